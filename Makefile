@@ -1,0 +1,41 @@
+# The shop's commands. `make run` runs the whole shop locally; `make test` runs the unit,
+# handler and store tests; `make e2e` runs the end-to-end suite in containers.
+
+SERVICES := gateway order payment webapp
+MODULES  := platform $(SERVICES) integration
+GO       ?= go
+# Every Go package of the workspace but the end-to-end suite.
+UNIT_PKGS := $(foreach m,platform $(SERVICES),./$(m)/...)
+
+.PHONY: run build test e2e lint clean keycloak
+
+## run: the whole shop on embedded defaults (Keycloak fetched on first use); Ctrl-C stops it
+run: build
+	@$(GO) run ./platform/cmd/devrun
+
+## build: static binaries of every service into bin/
+build:
+	@mkdir -p bin
+	@for s in $(SERVICES); do CGO_ENABLED=0 $(GO) build -trimpath -o bin/$$s ./$$s/cmd/$$s || exit 1; done
+	@echo "built bin/{$(shell echo $(SERVICES) | tr ' ' ',')}"
+
+## test: unit, handler and store contract tests (needs nothing running)
+test:
+	$(GO) test -count=1 -race $(UNIT_PKGS)
+
+## e2e: end-to-end tests with testcontainers (needs a Docker API: Docker or Podman, see README)
+e2e:
+	$(GO) test -count=1 -timeout 45m -v ./integration/...
+
+## lint: gofmt and go vet on every module
+lint:
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(foreach m,$(MODULES),./$(m)/...)
+
+## keycloak: only Keycloak with the shop realm, on port 8180
+keycloak:
+	keycloak/run.sh
+
+## clean: remove build output, local data and downloads
+clean:
+	rm -rf bin data .cache integration/artifacts

@@ -1,0 +1,3 @@
+module example.com/shop/integration
+
+go 1.26.0

@@ -1,0 +1,227 @@
+// Package authn verifies the bearer access tokens Keycloak issues and turns them into a
+// Principal, as Fiber middleware.
+//
+// Signature, issuer, audience and expiry are checked by go-oidc; this package adds what an
+// API needs beyond an OpenID client: discovery through an internal URL (container networks)
+// while the public issuer is still required, a JWKS cache with a bounded refetch rate, a
+// small clock leeway applied to both `exp` and `nbf`, and refusal of ID and refresh tokens
+// presented as access tokens.
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Config describes which tokens a Verifier accepts.
+type Config struct {
+	// Issuer is the exact `iss` tokens must carry: the URL the browser uses for Keycloak,
+	// e.g. http://localhost:8180/realms/shop.
+	Issuer string
+	// DiscoveryURL, when set, is where discovery and keys are fetched from instead of Issuer
+	// (e.g. http://keycloak:8080/realms/shop inside a container network). Tokens must still
+	// carry Issuer.
+	DiscoveryURL string
+	// Audience must be one of the token's `aud` values (e.g. shop-api).
+	Audience string
+	// Algorithms is the signing algorithm allowlist; RS256 (Keycloak's default) when empty.
+	Algorithms []string
+	// Leeway is the clock skew tolerated on `exp` and `nbf`; 30s when zero.
+	Leeway time.Duration
+	// MinKeyRefresh bounds JWKS refetches caused by unknown key ids; 10s when zero.
+	MinKeyRefresh time.Duration
+	// HTTPClient fetches discovery and keys; a client with a 10s timeout when nil.
+	HTTPClient *http.Client
+}
+
+// Verifier checks access tokens against one issuer and audience. It is safe for
+// concurrent use; discovery happens on first use, so services can start before Keycloak.
+type Verifier struct {
+	cfg      Config
+	keys     *keySet
+	verifier *oidc.IDTokenVerifier
+
+	discoverMu sync.Mutex
+	jwksURL    string
+}
+
+// NewVerifier validates cfg and returns a Verifier. It makes no network call.
+func NewVerifier(cfg Config) (*Verifier, error) {
+	var errs []error
+	if cfg.Issuer == "" {
+		errs = append(errs, errors.New("authn: issuer is required"))
+	}
+	if cfg.Audience == "" {
+		errs = append(errs, errors.New("authn: audience is required"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
+	cfg.DiscoveryURL = strings.TrimSuffix(cfg.DiscoveryURL, "/")
+	if len(cfg.Algorithms) == 0 {
+		cfg.Algorithms = []string{string(jose.RS256)}
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 30 * time.Second
+	}
+	if cfg.MinKeyRefresh == 0 {
+		cfg.MinKeyRefresh = 10 * time.Second
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	algs := make([]jose.SignatureAlgorithm, 0, len(cfg.Algorithms))
+	for _, a := range cfg.Algorithms {
+		if strings.EqualFold(a, "none") || strings.HasPrefix(strings.ToUpper(a), "HS") {
+			// Symmetric algorithms would let anyone holding the public key sign tokens.
+			return nil, fmt.Errorf("authn: algorithm %q is not allowed for access tokens", a)
+		}
+		algs = append(algs, jose.SignatureAlgorithm(a))
+	}
+	v := &Verifier{cfg: cfg}
+	v.keys = &keySet{client: cfg.HTTPClient, url: v.discoverJWKS, algs: algs, minRefresh: cfg.MinKeyRefresh}
+	v.verifier = oidc.NewVerifier(cfg.Issuer, v.keys, &oidc.Config{
+		ClientID:             cfg.Audience,
+		SupportedSigningAlgs: cfg.Algorithms,
+		// go-oidc has no leeway on exp; shifting its clock back grants exactly cfg.Leeway.
+		Now: func() time.Time { return time.Now().Add(-cfg.Leeway) },
+	})
+	return v, nil
+}
+
+// claims are the Keycloak access-token claims beyond those go-oidc checks.
+type claims struct {
+	Type              string   `json:"typ"`
+	AuthorizedParty   string   `json:"azp"`
+	PreferredUsername string   `json:"preferred_username"`
+	Scope             string   `json:"scope"`
+	SessionID         string   `json:"sid"`
+	NotBefore         *float64 `json:"nbf"`
+	RealmAccess       struct {
+		Roles []string `json:"roles"`
+	} `json:"realm_access"`
+}
+
+// Verify checks raw and returns its principal, or an error that says why it was refused.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
+	tok, err := v.verifier.Verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	var c claims
+	if err := tok.Claims(&c); err != nil {
+		return nil, fmt.Errorf("reading claims: %w", err)
+	}
+	// Keycloak marks its tokens: "Bearer" for access tokens, "ID" and "Refresh" for the
+	// others. An ID token can carry an audience a careless API accepts; never let it in.
+	if c.Type != "Bearer" {
+		return nil, fmt.Errorf("token type %q is not an access token", c.Type)
+	}
+	// go-oidc tolerates five minutes on nbf; an API wants the same small leeway as on exp.
+	if c.NotBefore != nil {
+		nbf := time.Unix(int64(*c.NotBefore), 0)
+		if time.Now().Add(v.cfg.Leeway).Before(nbf) {
+			return nil, errors.New("token is not valid yet")
+		}
+	}
+	if tok.Subject == "" {
+		return nil, errors.New("token has no subject")
+	}
+	return &Principal{
+		Subject:   tok.Subject,
+		Username:  c.PreferredUsername,
+		ClientID:  c.AuthorizedParty,
+		Roles:     c.RealmAccess.Roles,
+		Scopes:    strings.Fields(c.Scope),
+		SessionID: c.SessionID,
+		Expiry:    tok.Expiry,
+	}, nil
+}
+
+// KeysGeneration changes whenever the issuer's set of signing keys changes; caches of
+// verified tokens compare it to drop entries signed under a retired key set.
+func (v *Verifier) KeysGeneration() uint64 { return v.keys.generation.Load() }
+
+// KeyFetches is the number of JWKS fetches made so far (for tests and metrics).
+func (v *Verifier) KeyFetches() int64 { return v.keys.fetches.Load() }
+
+// Ready fetches discovery and keys if that has not happened yet; a readiness probe uses it
+// to report whether tokens can be verified at all.
+func (v *Verifier) Ready(ctx context.Context) error {
+	v.keys.mu.RLock()
+	have := len(v.keys.keys) > 0
+	v.keys.mu.RUnlock()
+	if have {
+		return nil
+	}
+	return v.keys.refresh(ctx)
+}
+
+// discoverJWKS resolves the JWKS URL once through OpenID discovery.
+func (v *Verifier) discoverJWKS(ctx context.Context) (string, error) {
+	v.discoverMu.Lock()
+	defer v.discoverMu.Unlock()
+	if v.jwksURL != "" {
+		return v.jwksURL, nil
+	}
+	ctx = oidc.ClientContext(ctx, v.cfg.HTTPClient)
+	from := v.cfg.Issuer
+	if v.cfg.DiscoveryURL != "" && v.cfg.DiscoveryURL != v.cfg.Issuer {
+		// The discovery document fetched internally still names the public issuer; go-oidc
+		// checks it against that instead of the URL it was fetched from.
+		ctx = oidc.InsecureIssuerURLContext(ctx, v.cfg.Issuer)
+		from = v.cfg.DiscoveryURL
+	}
+	p, err := oidc.NewProvider(ctx, from)
+	if err != nil {
+		return "", fmt.Errorf("discovery at %s: %w", from, err)
+	}
+	var doc struct {
+		JWKSURL string `json:"jwks_uri"`
+	}
+	if err := p.Claims(&doc); err != nil || doc.JWKSURL == "" {
+		return "", fmt.Errorf("discovery at %s names no jwks_uri", from)
+	}
+	url := doc.JWKSURL
+	if from != v.cfg.Issuer && strings.HasPrefix(url, v.cfg.Issuer+"/") {
+		// Keycloak names public URLs in discovery unless its backchannel is dynamic; keys
+		// must come over the same internal route as discovery did.
+		url = from + strings.TrimPrefix(url, v.cfg.Issuer)
+	}
+	v.jwksURL = url
+	return url, nil
+}
+
+// describe turns a verification error into the short text of WWW-Authenticate's
+// error_description: enough for a developer, nothing about keys or internals.
+func describe(err error) string {
+	var exp *oidc.TokenExpiredError
+	switch {
+	case errors.As(err, &exp):
+		return "the access token expired"
+	}
+	// go-oidc wraps errors with %v, so the rest is told apart by message.
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, errUnknownKey.Error()):
+		return "the access token is signed with an unknown key"
+	case strings.Contains(msg, "issued by a different provider"):
+		return "the access token was issued by another issuer"
+	case strings.Contains(msg, "expected audience"):
+		return "the access token is not meant for this API"
+	case strings.Contains(msg, "not an access token"):
+		return "the token is not an access token"
+	case strings.Contains(msg, "not valid yet"), strings.Contains(msg, "before the nbf"):
+		return "the access token is not valid yet"
+	}
+	return "the access token is invalid"
+}

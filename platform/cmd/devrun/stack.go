@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// service describes one process of the local stack. Commands are relative to the repo root;
+// the service binaries come from `make build` (bin/).
+type service struct {
+	name         string
+	command      []string
+	env          []string
+	url          string
+	health       string
+	startTimeout time.Duration
+}
+
+const issuer = "http://localhost:8180/realms/shop"
+
+// common is the configuration every resource server shares in the local stack.
+var common = []string{
+	"OIDC_ISSUER=" + issuer,
+	"OIDC_AUDIENCE=shop-api",
+}
+
+// stack lists the processes in start order: Keycloak first, since everything verifies its
+// tokens; then the resource servers; then the gateway in front of them; then the web shop.
+var stack = []service{
+	{
+		name:         "keycloak",
+		command:      []string{"keycloak/run.sh"},
+		url:          "http://localhost:8180/admin (bootstrap admin: admin / admin)",
+		health:       issuer + "/.well-known/openid-configuration",
+		startTimeout: 5 * time.Minute, // the first run downloads the distribution
+	},
+	{
+		name:         "order",
+		command:      []string{"bin/order"},
+		env:          append([]string{"ORDER_ADDR=:8081"}, common...),
+		url:          "http://localhost:8081",
+		health:       "http://localhost:8081/healthz",
+		startTimeout: 30 * time.Second,
+	},
+	{
+		name:         "payment",
+		command:      []string{"bin/payment"},
+		env:          append([]string{"PAYMENT_ADDR=:8082"}, common...),
+		url:          "http://localhost:8082",
+		health:       "http://localhost:8082/healthz",
+		startTimeout: 30 * time.Second,
+	},
+	{
+		name:         "gateway",
+		command:      []string{"bin/gateway"},
+		env:          append([]string{"GATEWAY_ADDR=:8000"}, common...),
+		url:          "http://localhost:8000",
+		health:       "http://localhost:8000/healthz",
+		startTimeout: 30 * time.Second,
+	},
+	{
+		name:         "webapp",
+		command:      []string{"bin/webapp"},
+		env:          append([]string{"WEBAPP_ADDR=:8080"}, common...),
+		url:          "http://localhost:8080",
+		health:       "http://localhost:8080/healthz",
+		startTimeout: 30 * time.Second,
+	},
+}
+
+func printWelcome() {
+	fmt.Print(`
+The shop is running. Press Ctrl-C to stop everything.
+
+  Web shop          http://localhost:8080
+  API gateway       http://localhost:8000   (e.g. curl http://localhost:8000/api/public/products)
+  Keycloak account  http://localhost:8180/realms/shop/account
+  Keycloak admin    http://localhost:8180/admin   (admin / admin)
+
+Demo users (dev-only passwords, see keycloak/README.md):
+  alice / alice-dev-pass   shopper
+  bob   / bob-dev-pass     shopper
+  ada   / ada-dev-pass     admin
+
+Logs: data/logs/<service>.log
+`)
+}

@@ -1,0 +1,85 @@
+package config_test
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"example.com/shop/platform/config"
+)
+
+type cfg struct {
+	Addr     string        `env:"T_ADDR" default:":8081"`
+	Issuer   string        `env:"T_ISSUER" required:"true"`
+	Secret   string        `env:"T_SECRET" secret:"true"`
+	Timeout  time.Duration `env:"T_TIMEOUT" default:"5s"`
+	Workers  int           `env:"T_WORKERS" default:"4"`
+	Debug    bool          `env:"T_DEBUG"`
+	Origins  []string      `env:"T_ORIGINS"`
+	internal string
+}
+
+func (c *cfg) Validate() []error {
+	if c.Workers > 64 {
+		return []error{errors.New("T_WORKERS must be at most 64")}
+	}
+	return nil
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadDefaultsAndValues(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var c cfg
+	err := config.Load(env(map[string]string{
+		"T_ISSUER": "http://kc/realms/shop", "T_SECRET_FILE": secretFile, "T_ORIGINS": "http://a, http://b,",
+		"T_DEBUG": "true",
+	}), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8081" || c.Secret != "s3cret" || c.Timeout != 5*time.Second || c.Workers != 4 || !c.Debug ||
+		len(c.Origins) != 2 || c.Origins[1] != "http://b" {
+		t.Fatalf("%+v", c)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "config", config.LogValue(&c))
+	if strings.Contains(buf.String(), "s3cret") || !strings.Contains(buf.String(), "T_SECRET=***") {
+		t.Fatalf("secret not masked: %s", buf.String())
+	}
+}
+
+func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
+	var c cfg
+	err := config.Load(env(map[string]string{
+		"T_TIMEOUT": "soon", "T_WORKERS": "many", "T_DEBUG": "perhaps",
+		"T_SECRET": "x", "T_SECRET_FILE": "/nonexistent",
+	}), &c)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"T_ISSUER is required", "T_TIMEOUT", "T_WORKERS", "T_DEBUG", "T_SECRET and T_SECRET_FILE are both set"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), `"x"`) {
+		t.Errorf("error shows a secret value: %v", err)
+	}
+}
+
+func TestLoadRunsValidate(t *testing.T) {
+	var c cfg
+	err := config.Load(env(map[string]string{"T_ISSUER": "x", "T_WORKERS": "65"}), &c)
+	if err == nil || !strings.Contains(err.Error(), "at most 64") {
+		t.Fatalf("err = %v", err)
+	}
+}

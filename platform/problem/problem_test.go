@@ -1,0 +1,67 @@
+package problem_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"example.com/shop/platform/problem"
+)
+
+var errSoldOut = errors.New("product is sold out")
+
+func TestHandlerMapsErrors(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	app := fiber.New(fiber.Config{ErrorHandler: problem.Handler(log, problem.Map{{Err: errSoldOut, Status: 409}})})
+	app.Get("/domain", func(*fiber.Ctx) error { return fmt.Errorf("reserving: %w", errSoldOut) })
+	app.Get("/problem", func(*fiber.Ctx) error {
+		return problem.Invalid("quantity is invalid", problem.FieldError{Field: "quantity", Message: "must be 1..100"})
+	})
+	app.Get("/bug", func(*fiber.Ctx) error {
+		return errors.New(`pq: duplicate key value violates unique constraint "orders_pkey" password=hunter2`)
+	})
+
+	cases := []struct {
+		path       string
+		status     int
+		detail     string
+		mustNotSay string
+	}{
+		{"/domain", 409, "reserving: product is sold out", ""},
+		{"/problem", 422, "quantity is invalid", ""},
+		{"/bug", 500, "the server could not complete the request", "hunter2"},
+		{"/nothing?access_token=secret", 404, "no such resource", "secret"},
+	}
+	for _, tc := range cases {
+		resp, err := app.Test(httptest.NewRequest("GET", tc.path, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != problem.ContentType {
+			t.Errorf("%s: %d %s", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		var p problem.Problem
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		if p.Status != tc.status || !strings.HasPrefix(p.Detail, tc.detail) || p.Title == "" {
+			t.Errorf("%s: %+v", tc.path, p)
+		}
+		if tc.mustNotSay != "" && strings.Contains(string(body), tc.mustNotSay) {
+			t.Errorf("%s: body leaks %q: %s", tc.path, tc.mustNotSay, body)
+		}
+	}
+	if !strings.Contains(logs.String(), "duplicate key") {
+		t.Error("the unexpected error was not logged")
+	}
+}

@@ -1,0 +1,191 @@
+// Package server bootstraps the Fiber app every shop service runs on: request ids,
+// structured access logs that never carry a token, panic recovery, problem+json errors,
+// health and readiness probes, Prometheus metrics, timeouts and graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"regexp"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/google/uuid"
+
+	"example.com/shop/platform/authn"
+	"example.com/shop/platform/problem"
+)
+
+// HeaderRequestID carries the request id between the gateway, the services and the logs.
+const HeaderRequestID = "X-Request-Id"
+
+// Check is a readiness check, e.g. a database ping.
+type Check func(ctx context.Context) error
+
+// Options configure New. Zero values are sensible defaults.
+type Options struct {
+	// Name is the service name, used in logs and metrics.
+	Name   string
+	Logger *slog.Logger
+	// Errors maps the service's domain errors to statuses.
+	Errors problem.Map
+	// Ready lists named readiness checks behind /readyz.
+	Ready map[string]Check
+	// BodyLimit in bytes; 1 MiB when zero.
+	BodyLimit int
+	// ReadTimeout, WriteTimeout and IdleTimeout bound slow clients; 10s, 30s and 60s by default.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+}
+
+// New returns a Fiber app with the shop's middleware chain and probes installed. Routes are
+// added by the caller after it.
+func New(o Options) *fiber.App {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.BodyLimit == 0 {
+		o.BodyLimit = 1 << 20
+	}
+	o.ReadTimeout = orDefault(o.ReadTimeout, 10*time.Second)
+	o.WriteTimeout = orDefault(o.WriteTimeout, 30*time.Second)
+	o.IdleTimeout = orDefault(o.IdleTimeout, 60*time.Second)
+
+	app := fiber.New(fiber.Config{
+		AppName:               o.Name,
+		DisableStartupMessage: true,
+		ErrorHandler:          problem.Handler(o.Logger, o.Errors),
+		BodyLimit:             o.BodyLimit,
+		ReadTimeout:           o.ReadTimeout,
+		WriteTimeout:          o.WriteTimeout,
+		IdleTimeout:           o.IdleTimeout,
+		// Routes are exact: /api/orders/ is not /api/orders, so a policy can't be sidestepped
+		// by a variant spelling.
+		StrictRouting: true,
+		CaseSensitive: true,
+	})
+	metrics := newMetrics(o.Name)
+	app.Use(sanitizeRequestID, requestid.New(requestid.Config{
+		Header:     HeaderRequestID,
+		Generator:  uuid.NewString,
+		ContextKey: problem.RequestIDKey,
+	}))
+	app.Use(accessLog(o.Logger, metrics))
+	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
+		o.Logger.Error("panic", "request_id", c.Locals(problem.RequestIDKey), "panic", e)
+	}}))
+
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "up"}) })
+	app.Get("/readyz", readiness(o.Ready))
+	app.Get("/metrics", metrics.handler())
+	return app
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// sanitizeRequestID drops a client-sent request id that is not a plain token, so ids are
+// safe to log and echo; requestid then generates a fresh one.
+func sanitizeRequestID(c *fiber.Ctx) error {
+	if id := c.Get(HeaderRequestID); id != "" && !requestIDPattern.MatchString(id) {
+		c.Request().Header.Del(HeaderRequestID)
+	}
+	return c.Next()
+}
+
+// accessLog writes one structured line per request and records its metrics. It logs the
+// path without the query string, and the subject rather than any credential.
+func accessLog(log *slog.Logger, m *metrics) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		if err != nil {
+			// Let the ErrorHandler write the answer now so the log shows the real status.
+			if herr := c.App().ErrorHandler(c, err); herr != nil {
+				_ = c.SendStatus(fiber.StatusInternalServerError)
+			}
+		}
+		status := c.Response().StatusCode()
+		elapsed := time.Since(start)
+		route := routeLabel(c)
+		m.observe(route, c.Method(), status, elapsed)
+		if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+			return nil
+		}
+		attrs := []any{
+			"request_id", c.Locals(problem.RequestIDKey), "method", c.Method(), "path", c.Path(),
+			"route", route, "status", status, "duration_ms", elapsed.Milliseconds(), "ip", c.IP(),
+		}
+		if p, ok := authn.PrincipalFrom(c); ok {
+			attrs = append(attrs, "sub", p.Subject, "client", p.ClientID)
+		}
+		log.Info("request", attrs...)
+		return nil
+	}
+}
+
+// routeLabel is the matched route pattern, never the raw path, so metrics stay bounded.
+func routeLabel(c *fiber.Ctx) string {
+	if r := c.Route(); r != nil && r.Path != "" && r.Path != "/" {
+		return r.Path
+	}
+	if c.Path() == "/" {
+		return "/"
+	}
+	return "unmatched"
+}
+
+func readiness(checks map[string]Check) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
+		defer cancel()
+		failed := map[string]string{}
+		for name, check := range checks {
+			if err := check(ctx); err != nil {
+				failed[name] = err.Error()
+			}
+		}
+		if len(failed) > 0 {
+			c.Status(fiber.StatusServiceUnavailable)
+			return c.JSON(fiber.Map{"status": "down", "failed": failed})
+		}
+		return c.JSON(fiber.Map{"status": "up"})
+	}
+}
+
+// Serve runs app on ln until ctx is cancelled (SIGTERM in main), then shuts down
+// gracefully, letting requests in flight finish for up to 10 seconds.
+func Serve(ctx context.Context, app *fiber.App, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- app.Listener(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	if err := app.ShutdownWithTimeout(10 * time.Second); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// ListenAndServe listens on addr and calls Serve.
+func ListenAndServe(ctx context.Context, app *fiber.App, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return Serve(ctx, app, ln)
+}

@@ -1,0 +1,118 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"example.com/shop/platform/authn"
+	"example.com/shop/platform/server"
+	"example.com/shop/platform/testkit"
+)
+
+func TestAppProbesLogsAndPanics(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	iss := testkit.NewIssuer(t)
+	v, _ := authn.NewVerifier(authn.Config{Issuer: iss.URL, Audience: testkit.Audience})
+	dbDown := errors.New("db down")
+	var ready error
+	app := server.New(server.Options{Name: "test", Logger: log, Ready: map[string]server.Check{
+		"db": func(context.Context) error { return ready },
+	}})
+	app.Get("/boom", func(*fiber.Ctx) error { panic("kaboom") })
+	app.Get("/me", v.Middleware(log), func(c *fiber.Ctx) error { return c.SendString("hi") })
+
+	get := func(path string, hdr ...string) *http.Response {
+		req := httptest.NewRequest("GET", path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if r := get("/healthz"); r.StatusCode != 200 {
+		t.Fatalf("healthz %d", r.StatusCode)
+	}
+	if r := get("/readyz"); r.StatusCode != 200 {
+		t.Fatalf("readyz %d", r.StatusCode)
+	}
+	ready = dbDown
+	if r := get("/readyz"); r.StatusCode != 503 {
+		t.Fatalf("readyz with db down %d", r.StatusCode)
+	}
+	r := get("/boom")
+	if r.StatusCode != 500 || r.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("panic answered %d, request id %q", r.StatusCode, r.Header.Get("X-Request-Id"))
+	}
+	body, _ := io.ReadAll(r.Body)
+	if strings.Contains(string(body), "kaboom") || strings.Contains(string(body), "goroutine") {
+		t.Fatalf("panic leaked: %s", body)
+	}
+	token := iss.Token(t, iss.User("sub-42", "alice", "USER"))
+	if r := get("/me?access_token="+token, "Authorization", "Bearer "+token, "X-Request-Id", "abc-123"); r.StatusCode != 200 || r.Header.Get("X-Request-Id") != "abc-123" {
+		t.Fatalf("/me %d id %q", r.StatusCode, r.Header.Get("X-Request-Id"))
+	}
+	if r := get("/me", "X-Request-Id", "evil\"id with spaces"); r.Header.Get("X-Request-Id") == "evil\"id with spaces" {
+		t.Fatal("an unsafe client request id was echoed")
+	}
+	out := logs.String()
+	if strings.Contains(out, token) {
+		t.Fatal("a token reached the logs")
+	}
+	if !strings.Contains(out, `"sub":"sub-42"`) || !strings.Contains(out, `"request_id":"abc-123"`) || !strings.Contains(out, "kaboom") {
+		t.Fatalf("access log lacks subject, request id or panic:\n%s", out)
+	}
+	m := get("/metrics")
+	mb, _ := io.ReadAll(m.Body)
+	if !strings.Contains(string(mb), `http_request_duration_seconds_count{method="GET",route="/me",service="test",status="200"}`) {
+		t.Fatalf("metrics lack the /me route:\n%s", mb)
+	}
+}
+
+func TestServeShutsDownGracefully(t *testing.T) {
+	app := server.New(server.Options{Name: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	release := make(chan struct{})
+	app.Get("/slow", func(c *fiber.Ctx) error { <-release; return c.SendString("done") })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(ctx, app, ln) }()
+
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel() // SIGTERM
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	if s := <-got; s != "done" {
+		t.Fatalf("in-flight request got %q", s)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
