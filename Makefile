@@ -11,7 +11,8 @@ UNIT_PKGS := $(foreach m,platform $(SERVICES),./$(m)/...)
 
 ## run: the whole shop on embedded defaults (Keycloak fetched on first use); Ctrl-C stops it
 run: build
-	@$(GO) run ./platform/cmd/devrun
+	@CGO_ENABLED=0 $(GO) build -o bin/devrun ./platform/cmd/devrun
+	@exec bin/devrun
 
 ## build: static binaries of every service into bin/
 build:
