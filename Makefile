@@ -7,10 +7,10 @@ GO       ?= go
 # Every Go package of the workspace but the end-to-end suite.
 UNIT_PKGS := $(foreach m,platform $(SERVICES),./$(m)/...)
 
-.PHONY: run build test e2e lint clean keycloak
+.PHONY: run build test e2e lint clean keycloak certs
 
 ## run: the whole shop on embedded defaults (Keycloak fetched on first use); Ctrl-C stops it
-run: build
+run: build certs
 	@CGO_ENABLED=0 $(GO) build -o bin/devrun ./platform/cmd/devrun
 	@exec bin/devrun
 
@@ -19,6 +19,11 @@ build:
 	@mkdir -p bin
 	@for s in $(SERVICES); do CGO_ENABLED=0 $(GO) build -trimpath -o bin/$$s ./$$s/cmd/$$s || exit 1; done
 	@echo "built bin/{$(shell echo $(SERVICES) | tr ' ' ',')}"
+
+## certs: dev CA and the services' mTLS certificates into certs/ (kept while valid; renewed near expiry)
+certs:
+	@CGO_ENABLED=0 $(GO) build -o bin/certs ./platform/cmd/certs
+	@bin/certs -dir certs
 
 ## test: unit, handler and store contract tests (needs nothing running)
 test:
@@ -39,4 +44,4 @@ keycloak:
 
 ## clean: remove build output, local data and downloads
 clean:
-	rm -rf bin data .cache integration/artifacts
+	rm -rf bin data certs .cache integration/artifacts
