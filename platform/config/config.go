@@ -183,6 +183,10 @@ func collect(v reflect.Value, attrs *[]slog.Attr) {
 			*attrs = append(*attrs, slog.String(name, masked))
 			continue
 		}
+		if d, ok := fv.Interface().(time.Duration); ok {
+			*attrs = append(*attrs, slog.String(name, d.String())) // "5s", not nanoseconds
+			continue
+		}
 		*attrs = append(*attrs, slog.Any(name, fv.Interface()))
 	}
 }

@@ -52,7 +52,7 @@ func TestLoadDefaultsAndValues(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "config", config.LogValue(&c))
-	if strings.Contains(buf.String(), "s3cret") || !strings.Contains(buf.String(), "T_SECRET=***") {
+	if strings.Contains(buf.String(), "s3cret") || !strings.Contains(buf.String(), "T_SECRET=***") || !strings.Contains(buf.String(), "T_TIMEOUT=5s") {
 		t.Fatalf("secret not masked: %s", buf.String())
 	}
 }
