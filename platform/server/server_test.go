@@ -116,3 +116,25 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		t.Fatalf("Serve: %v", err)
 	}
 }
+
+func TestProbe(t *testing.T) {
+	ready := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" || !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	if code := server.Probe(addr); code != 0 {
+		t.Fatalf("ready service: exit %d", code)
+	}
+	ready = false
+	if code := server.Probe(addr); code != 1 {
+		t.Fatalf("unready service: exit %d", code)
+	}
+	srv.Close()
+	if code := server.Probe(addr); code != 1 {
+		t.Fatalf("stopped service: exit %d", code)
+	}
+}

@@ -1,7 +1,9 @@
-// Command payment runs the shop's payment service.
+// Command payment runs the shop's payment service; `payment healthcheck` asks a running one whether it
+// is ready (for container health checks, since the image has no shell).
 package main
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"os"
@@ -9,9 +11,13 @@ import (
 	"syscall"
 
 	"example.com/shop/payment/internal/app"
+	"example.com/shop/platform/server"
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
+		os.Exit(server.Probe(cmp.Or(os.Getenv("PAYMENT_ADDR"), ":8082")))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := app.Run(ctx, os.Getenv); err != nil {

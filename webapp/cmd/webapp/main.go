@@ -1,7 +1,9 @@
-// Command webapp runs the shop's webapp service.
+// Command webapp runs the shop's webapp service; `webapp healthcheck` asks a running one whether it
+// is ready (for container health checks, since the image has no shell).
 package main
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"os"
@@ -9,9 +11,13 @@ import (
 	"syscall"
 
 	"example.com/shop/webapp/internal/app"
+	"example.com/shop/platform/server"
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
+		os.Exit(server.Probe(cmp.Or(os.Getenv("WEBAPP_ADDR"), ":8080")))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := app.Run(ctx, os.Getenv); err != nil {
