@@ -10,8 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"example.com/shop/webapp/internal/app"
 	"example.com/shop/platform/server"
+	"example.com/shop/webapp/internal/app"
 )
 
 func main() {
