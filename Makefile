@@ -7,7 +7,7 @@ GO       ?= go
 # Every Go package of the workspace but the end-to-end suite.
 UNIT_PKGS := $(foreach m,platform $(SERVICES),./$(m)/...)
 
-.PHONY: run build test e2e lint clean keycloak certs
+.PHONY: run build test e2e lint clean keycloak certs up down
 
 ## run: the whole shop on embedded defaults (Keycloak fetched on first use); Ctrl-C stops it
 run: build certs
@@ -41,6 +41,14 @@ lint:
 ## keycloak: only Keycloak with the shop realm, on port 8180
 keycloak:
 	keycloak/run.sh
+
+## up / down: the same stack in containers with docker-compose.yml (COMPOSE=podman-compose works too)
+COMPOSE ?= docker compose
+up: build certs
+	$(COMPOSE) up -d --build
+	@echo "shop: http://localhost:8080  gateway: http://localhost:8000  keycloak: http://localhost:8180"
+down:
+	$(COMPOSE) down -v
 
 ## clean: remove build output, local data and downloads
 clean:
