@@ -1,0 +1,67 @@
+package payment
+
+import (
+	"errors"
+	"strings"
+)
+
+// Sentinel errors of the payment domain. Their messages are written to callers as the
+// problem detail, so they never carry data the caller may not see.
+var (
+	// ErrNotFound: no such payment, or not one the caller may know about.
+	ErrNotFound = errors.New("no such payment")
+	// ErrUnknownOrder: the order service does not know the order, or it is not the caller's.
+	// One answer for both, so a shopper cannot probe other shoppers' order ids.
+	ErrUnknownOrder = errors.New("unknown order")
+	// ErrOrderNotPayable: the order exists but is not pending (paid, cancelled, refunded).
+	ErrOrderNotPayable = errors.New("the order is not pending and cannot be paid")
+	// ErrOrderPaid: the order already has an approved payment.
+	ErrOrderPaid = errors.New("the order has already been paid")
+	// ErrPaymentInProgress: another charge of the same order is being processed.
+	ErrPaymentInProgress = errors.New("a payment for this order is being processed")
+	// ErrRequestInProgress: a request with the same idempotency key has not finished yet.
+	ErrRequestInProgress = errors.New("a request with this Idempotency-Key is still being processed; retry later")
+	// ErrKeyReused: the idempotency key was first used for a different request.
+	ErrKeyReused = errors.New("this Idempotency-Key was used for a different request")
+	// ErrNotRefundable: the payment is not approved or partially refunded.
+	ErrNotRefundable = errors.New("the payment cannot be refunded in its current status")
+	// ErrForbidden: the caller may not perform the action.
+	ErrForbidden = errors.New("this action is not allowed")
+	// ErrOrderServiceUnavailable: the order service could not be reached or answered badly.
+	ErrOrderServiceUnavailable = errors.New("the order service is unavailable")
+	// ErrOrderServiceTimeout: the order service did not answer in time.
+	ErrOrderServiceTimeout = errors.New("the order service did not answer in time")
+	// ErrProcessor: the card processor failed; the outcome is recorded as failed.
+	ErrProcessor = errors.New("the card processor failed")
+	// ErrDuplicateKey is returned by a Store when an idempotency key is already taken.
+	ErrDuplicateKey = errors.New("idempotency key already used")
+	// ErrNoCredential: a notice cannot be sent for lack of a usable token.
+	ErrNoCredential = errors.New("no usable credential to deliver the notice")
+)
+
+// FieldError names one invalid field of a request.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// ValidationError lists every invalid field of a request (answered 422).
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + " " + f.Message
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+// invalid returns a *ValidationError, or nil when fields is empty.
+func invalid(fields ...FieldError) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	return &ValidationError{Fields: fields}
+}
