@@ -8,6 +8,7 @@
 package problem
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -30,8 +31,41 @@ type Problem struct {
 	// RetryAfter, in seconds, is set on 429 and 503 answers.
 	RetryAfter int `json:"retryAfter,omitempty"`
 
+	// Extensions are extra members of the problem object (RFC 9457 section 3.2), such as
+	// a declined payment's paymentId and reason.
+	Extensions map[string]any `json:"-"`
+
 	// Headers are written with the response, e.g. WWW-Authenticate on a 401.
 	Headers map[string]string `json:"-"`
+}
+
+// MarshalJSON writes the standard members and the extensions side by side; an extension
+// never replaces a standard member.
+func (p Problem) MarshalJSON() ([]byte, error) {
+	type plain Problem
+	std, err := json.Marshal(plain(p))
+	if err != nil || len(p.Extensions) == 0 {
+		return std, err
+	}
+	var merged map[string]any
+	if err := json.Unmarshal(std, &merged); err != nil {
+		return nil, err
+	}
+	for k, v := range p.Extensions {
+		if _, taken := merged[k]; !taken {
+			merged[k] = v
+		}
+	}
+	return json.Marshal(merged)
+}
+
+// With returns p with an extension member set.
+func (p *Problem) With(name string, value any) *Problem {
+	if p.Extensions == nil {
+		p.Extensions = map[string]any{}
+	}
+	p.Extensions[name] = value
+	return p
 }
 
 // FieldError names one invalid field of a request.

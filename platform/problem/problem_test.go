@@ -65,3 +65,16 @@ func TestHandlerMapsErrors(t *testing.T) {
 		t.Error("the unexpected error was not logged")
 	}
 }
+
+func TestExtensions(t *testing.T) {
+	p := problem.New(402, "card declined").With("paymentId", "p-1").With("status", 999)
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	if m["paymentId"] != "p-1" || m["status"] != float64(402) || m["detail"] != "card declined" {
+		t.Fatalf("%s", b)
+	}
+}

@@ -79,7 +79,7 @@ func New(o Options) *fiber.App {
 	}}))
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "up"}) })
-	app.Get("/readyz", readiness(o.Ready))
+	app.Get("/readyz", readiness(o.Ready, o.Logger))
 	app.Get("/metrics", metrics.handler())
 	return app
 }
@@ -144,14 +144,17 @@ func routeLabel(c *fiber.Ctx) string {
 	return "unmatched"
 }
 
-func readiness(checks map[string]Check) fiber.Handler {
+// readiness answers 503 naming the failed checks; the errors themselves go to the log only,
+// since they may name internal hosts.
+func readiness(checks map[string]Check, log *slog.Logger) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
 		defer cancel()
-		failed := map[string]string{}
+		var failed []string
 		for name, check := range checks {
 			if err := check(ctx); err != nil {
-				failed[name] = err.Error()
+				failed = append(failed, name)
+				log.Warn("not ready", "check", name, "err", err)
 			}
 		}
 		if len(failed) > 0 {
