@@ -305,3 +305,22 @@ func TestNewVerifierRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyNeedsKeys: readiness fails while the issuer is unreachable, also on the retries
+// that the refetch limit turns into no-ops, and succeeds once keys are loaded.
+func TestReadyNeedsKeys(t *testing.T) {
+	v, err := authn.NewVerifier(authn.Config{Issuer: "http://127.0.0.1:1/realms/shop", Audience: "shop-api", MinKeyRefresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := v.Ready(t.Context()); err == nil {
+			t.Fatalf("attempt %d: ready without keys", i)
+		}
+	}
+	iss := testkit.NewIssuer(t)
+	v, _ = authn.NewVerifier(authn.Config{Issuer: iss.URL, Audience: "shop-api"})
+	if err := v.Ready(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -67,6 +67,12 @@ func (s *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	return jws.Verify(key.Key)
 }
 
+func (s *keySet) loaded() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.keys) > 0
+}
+
 func (s *keySet) lookup(kid string) (jose.JSONWebKey, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

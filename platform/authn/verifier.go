@@ -157,13 +157,17 @@ func (v *Verifier) KeyFetches() int64 { return v.keys.fetches.Load() }
 // Ready fetches discovery and keys if that has not happened yet; a readiness probe uses it
 // to report whether tokens can be verified at all.
 func (v *Verifier) Ready(ctx context.Context) error {
-	v.keys.mu.RLock()
-	have := len(v.keys.keys) > 0
-	v.keys.mu.RUnlock()
-	if have {
+	if v.keys.loaded() {
 		return nil
 	}
-	return v.keys.refresh(ctx)
+	if err := v.keys.refresh(ctx); err != nil {
+		return err
+	}
+	// refresh skips the fetch when the last attempt was recent; no keys is still not ready.
+	if !v.keys.loaded() {
+		return errors.New("signing keys not loaded yet")
+	}
+	return nil
 }
 
 // discoverJWKS resolves the JWKS URL once through OpenID discovery.
