@@ -39,6 +39,9 @@ type Options struct {
 	BodyLimit int
 	// ReadTimeout, WriteTimeout and IdleTimeout bound slow clients; 10s, 30s and 60s by default.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// TrustedProxies (IPs or CIDRs) may set X-Forwarded-Proto/Host/For; from anyone else
+	// those headers are ignored. Empty: nobody is trusted.
+	TrustedProxies []string
 }
 
 // New returns a Fiber app with the shop's middleware chain and probes installed. Routes are
@@ -66,6 +69,9 @@ func New(o Options) *fiber.App {
 		// by a variant spelling.
 		StrictRouting: true,
 		CaseSensitive: true,
+		// Fiber trusts X-Forwarded-* from every peer unless told otherwise.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          o.TrustedProxies,
 	})
 	metrics := newMetrics(o.Name)
 	app.Use(sanitizeRequestID, requestid.New(requestid.Config{
