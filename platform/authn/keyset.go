@@ -17,12 +17,14 @@ import (
 // errUnknownKey is returned for a token whose `kid` is not in the issuer's key set.
 var errUnknownKey = errors.New("token signed with an unknown key")
 
-// keySet is an oidc.KeySet over the issuer's JWKS. go-oidc's RemoteKeySet refetches the
-// JWKS for every token with an unknown `kid`, so a flood of forged tokens becomes a flood of
-// requests to Keycloak; this one refetches at most once per minRefresh, keeps serving the
-// keys it has while the issuer is unreachable, and counts changes of the key set so a cache
-// of verified tokens can drop its entries when the signing keys change.
-type keySet struct {
+// KeySet is an oidc.KeySet over the issuer's JWKS, for every token the shop verifies
+// (access tokens here; ID and logout tokens in the webapp). go-oidc's RemoteKeySet refetches
+// the JWKS for every token with an unknown `kid`, so a flood of forged tokens becomes a
+// flood of requests to Keycloak; this one refetches at most once per minRefresh, keeps
+// serving the keys it has while the issuer is unreachable, only uses the key the `kid`
+// names, and counts changes of the key set so a cache of verified tokens can drop its
+// entries when the signing keys change.
+type KeySet struct {
 	client     *http.Client
 	url        func(ctx context.Context) (string, error)
 	algs       []jose.SignatureAlgorithm
@@ -37,8 +39,18 @@ type keySet struct {
 	generation  atomic.Uint64
 }
 
+// NewKeySet returns a key set fetching from the URL that jwksURL resolves (lazily, e.g. via
+// discovery), accepting the algorithms algs, refetching at most once per minRefresh.
+func NewKeySet(client *http.Client, jwksURL func(ctx context.Context) (string, error), algs []string, minRefresh time.Duration) *KeySet {
+	ja := make([]jose.SignatureAlgorithm, len(algs))
+	for i, a := range algs {
+		ja[i] = jose.SignatureAlgorithm(a)
+	}
+	return &KeySet{client: client, url: jwksURL, algs: ja, minRefresh: minRefresh}
+}
+
 // VerifySignature implements oidc.KeySet.
-func (s *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
+func (s *KeySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
 	jws, err := jose.ParseSigned(raw, s.algs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed token: %w", err)
@@ -67,13 +79,13 @@ func (s *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	return jws.Verify(key.Key)
 }
 
-func (s *keySet) loaded() bool {
+func (s *KeySet) loaded() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.keys) > 0
 }
 
-func (s *keySet) lookup(kid string) (jose.JSONWebKey, bool) {
+func (s *KeySet) lookup(kid string) (jose.JSONWebKey, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	k, ok := s.keys[kid]
@@ -82,7 +94,7 @@ func (s *keySet) lookup(kid string) (jose.JSONWebKey, bool) {
 
 // refresh fetches the JWKS unless an attempt was made less than minRefresh ago. Concurrent
 // callers wait for the one fetch in flight and then see its result.
-func (s *keySet) refresh(ctx context.Context) error {
+func (s *KeySet) refresh(ctx context.Context) error {
 	s.fetchMu.Lock()
 	defer s.fetchMu.Unlock()
 	if !s.lastAttempt.IsZero() && time.Since(s.lastAttempt) < s.minRefresh {
@@ -109,7 +121,7 @@ func (s *keySet) refresh(ctx context.Context) error {
 	return nil
 }
 
-func (s *keySet) fetch(ctx context.Context) (map[string]jose.JSONWebKey, error) {
+func (s *KeySet) fetch(ctx context.Context) (map[string]jose.JSONWebKey, error) {
 	url, err := s.url(ctx)
 	if err != nil {
 		return nil, err
@@ -145,3 +157,9 @@ func (s *keySet) fetch(ctx context.Context) (map[string]jose.JSONWebKey, error) 
 	}
 	return keys, nil
 }
+
+// Generation changes whenever the set of signing keys changes.
+func (s *KeySet) Generation() uint64 { return s.generation.Load() }
+
+// Fetches is the number of JWKS fetches made so far.
+func (s *KeySet) Fetches() int64 { return s.fetches.Load() }

@@ -46,7 +46,7 @@ type Config struct {
 // concurrent use; discovery happens on first use, so services can start before Keycloak.
 type Verifier struct {
 	cfg      Config
-	keys     *keySet
+	keys     *KeySet
 	verifier *oidc.IDTokenVerifier
 
 	discoverMu sync.Mutex
@@ -79,16 +79,14 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	algs := make([]jose.SignatureAlgorithm, 0, len(cfg.Algorithms))
 	for _, a := range cfg.Algorithms {
 		if strings.EqualFold(a, "none") || strings.HasPrefix(strings.ToUpper(a), "HS") {
 			// Symmetric algorithms would let anyone holding the public key sign tokens.
 			return nil, fmt.Errorf("authn: algorithm %q is not allowed for access tokens", a)
 		}
-		algs = append(algs, jose.SignatureAlgorithm(a))
 	}
 	v := &Verifier{cfg: cfg}
-	v.keys = &keySet{client: cfg.HTTPClient, url: v.discoverJWKS, algs: algs, minRefresh: cfg.MinKeyRefresh}
+	v.keys = NewKeySet(cfg.HTTPClient, v.discoverJWKS, cfg.Algorithms, cfg.MinKeyRefresh)
 	v.verifier = oidc.NewVerifier(cfg.Issuer, v.keys, &oidc.Config{
 		ClientID:             cfg.Audience,
 		SupportedSigningAlgs: cfg.Algorithms,
@@ -149,10 +147,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 
 // KeysGeneration changes whenever the issuer's set of signing keys changes; caches of
 // verified tokens compare it to drop entries signed under a retired key set.
-func (v *Verifier) KeysGeneration() uint64 { return v.keys.generation.Load() }
+func (v *Verifier) KeysGeneration() uint64 { return v.keys.Generation() }
 
 // KeyFetches is the number of JWKS fetches made so far (for tests and metrics).
-func (v *Verifier) KeyFetches() int64 { return v.keys.fetches.Load() }
+func (v *Verifier) KeyFetches() int64 { return v.keys.Fetches() }
 
 // Ready fetches discovery and keys if that has not happened yet; a readiness probe uses it
 // to report whether tokens can be verified at all.

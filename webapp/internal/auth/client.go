@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
@@ -74,7 +73,7 @@ type Config struct {
 // before Keycloak; a failed discovery is retried on the next use.
 type Client struct {
 	cfg      Config
-	keys     *keySet
+	keys     *authn.KeySet
 	redirect string
 	logoutTo string
 
@@ -107,18 +106,15 @@ func New(cfg Config) (*Client, error) {
 		cfg.Leeway = 30 * time.Second
 	}
 	c := &Client{cfg: cfg, redirect: cfg.PublicURL + CallbackPath, logoutTo: cfg.PublicURL + PostLogoutPath}
-	c.keys = &keySet{
-		client:     cfg.HTTPClient,
-		algs:       []jose.SignatureAlgorithm{jose.RS256},
-		minRefresh: 10 * time.Second,
-		url: func(ctx context.Context) (string, error) {
-			ep, err := c.endpoints(ctx)
-			if err != nil {
-				return "", err
-			}
-			return ep.jwks, nil
-		},
-	}
+	// The logout endpoint accepts tokens from anyone: the key set's refetch limit keeps a
+	// stream of forged logout tokens from becoming a stream of requests to Keycloak.
+	c.keys = authn.NewKeySet(cfg.HTTPClient, func(ctx context.Context) (string, error) {
+		ep, err := c.endpoints(ctx)
+		if err != nil {
+			return "", err
+		}
+		return ep.jwks, nil
+	}, []string{"RS256"}, 10*time.Second)
 	return c, nil
 }
 
