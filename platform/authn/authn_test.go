@@ -324,3 +324,19 @@ func TestReadyNeedsKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExtraAudiences: a service accepts its own audience beside shop-api, and nothing else.
+func TestExtraAudiences(t *testing.T) {
+	iss := testkit.NewIssuer(t)
+	app, _ := newApp(t, iss, func(c *authn.Config) { c.ExtraAudiences = []string{"payment-service"} })
+	for aud, want := range map[string]int{"shop-api": 200, "payment-service": 200, "order-service": 401, "account": 401} {
+		resp, body := call(t, app, bearer(iss.Token(t, iss.Service("order-service", aud, "SERVICE"))))
+		if resp.StatusCode != want {
+			t.Errorf("aud %s: status %d, want %d: %s", aud, resp.StatusCode, want, body)
+		}
+	}
+	resp, _ := call(t, app, bearer(iss.Token(t, iss.User("u-1", "alice", "USER").With(testkit.Claims{"aud": nil}))))
+	if resp.StatusCode != 401 {
+		t.Errorf("no audience: status %d", resp.StatusCode)
+	}
+}

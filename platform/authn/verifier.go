@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,11 @@ type Config struct {
 	DiscoveryURL string
 	// Audience must be one of the token's `aud` values (e.g. shop-api).
 	Audience string
+	// ExtraAudiences are further audiences accepted instead of Audience, e.g. the service's
+	// own name (payment-service) for client-credentials tokens addressed to it. Route
+	// policies then tell callers apart: a token valid here but without the route's role is
+	// refused with 403, not 401.
+	ExtraAudiences []string
 	// Algorithms is the signing algorithm allowlist; RS256 (Keycloak's default) when empty.
 	Algorithms []string
 	// Leeway is the clock skew tolerated on `exp` and `nbf`; 30s when zero.
@@ -88,7 +94,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	v := &Verifier{cfg: cfg}
 	v.keys = NewKeySet(cfg.HTTPClient, v.discoverJWKS, cfg.Algorithms, cfg.MinKeyRefresh)
 	v.verifier = oidc.NewVerifier(cfg.Issuer, v.keys, &oidc.Config{
-		ClientID:             cfg.Audience,
+		ClientID: cfg.Audience,
+		// With several accepted audiences Verify checks `aud` itself.
+		SkipClientIDCheck:    len(cfg.ExtraAudiences) > 0,
 		SupportedSigningAlgs: cfg.Algorithms,
 		// go-oidc has no leeway on exp; shifting its clock back grants exactly cfg.Leeway.
 		Now: func() time.Time { return time.Now().Add(-cfg.Leeway) },
@@ -114,6 +122,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	tok, err := v.verifier.Verify(ctx, raw)
 	if err != nil {
 		return nil, err
+	}
+	if len(v.cfg.ExtraAudiences) > 0 && !slices.ContainsFunc(tok.Audience, v.acceptsAudience) {
+		return nil, fmt.Errorf("expected audience %q or one of %q, got %q", v.cfg.Audience, v.cfg.ExtraAudiences, tok.Audience)
 	}
 	var c claims
 	if err := tok.Claims(&c); err != nil {
@@ -143,6 +154,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 		SessionID: c.SessionID,
 		Expiry:    tok.Expiry,
 	}, nil
+}
+
+func (v *Verifier) acceptsAudience(aud string) bool {
+	return aud == v.cfg.Audience || slices.Contains(v.cfg.ExtraAudiences, aud)
 }
 
 // KeysGeneration changes whenever the issuer's set of signing keys changes; caches of
