@@ -1,0 +1,80 @@
+package httpapi
+
+import (
+	"errors"
+
+	"github.com/gofiber/fiber/v2"
+
+	"example.com/shop/order/internal/order"
+	"example.com/shop/order/internal/payment"
+	"example.com/shop/platform/problem"
+)
+
+// payRequest is the card to pay with. The amount is not a field: the payment service reads
+// the order's total from this service.
+type payRequest struct {
+	Card *payment.Card `json:"card"`
+}
+
+// payOrder charges the order through the payment service and marks it paid when, and only
+// when, the payment service approved the charge.
+//
+//   - The shopper's Authorization header goes to the payment service unchanged (JWT
+//     propagation): it charges on behalf of the real caller, and reads the order, hence the
+//     amount, from this service with the same token.
+//   - The Idempotency-Key names the order's current payment attempt. It moves on only after
+//     an answer that ends the attempt without a charge (payment.Definitive); after a
+//     timeout or an unexplained 5xx the retry sends the same key, so a charge that did go
+//     through is replayed, not repeated.
+//   - Declined: 402, the order stays pending. Unavailable, failed or slow: 503/502/504, the
+//     order stays pending. Approved but the order was cancelled meanwhile: 409 (the
+//     payment must be refunded; the error log says which).
+func (h *handlers) payOrder(c *fiber.Ctx) error {
+	o := loadedOrder(c)
+	var req payRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Card == nil {
+		return &order.ValidationError{Fields: []order.FieldError{{Field: "card", Message: "is required"}}}
+	}
+	// Checked before calling out, so a paid or cancelled order is never sent to be charged.
+	if err := o.CheckPayable(); err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	pay, err := h.payments.Charge(ctx, payment.Charge{
+		OrderID:        o.ID,
+		Card:           *req.Card,
+		Authorization:  c.Get(fiber.HeaderAuthorization),
+		IdempotencyKey: o.PaymentKey(),
+		RequestID:      requestID(c),
+	})
+	if payment.Definitive(err) {
+		// This attempt is over and charged nothing; the next one must not replay its answer.
+		// Failing to record that is logged, not answered: the shopper's news is the decline.
+		if aerr := h.store.NextPaymentAttempt(ctx, o.ID, o.PaymentAttempts); aerr != nil {
+			h.log.Error("moving to the next payment attempt", "request_id", requestID(c), "order", o.ID, "err", aerr)
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if pay.Amount.Amount != o.Total.Amount || pay.Amount.Currency != o.Total.Currency {
+		h.log.Error("payment approved for another amount than the order's total; not marking it paid",
+			"request_id", requestID(c), "order", o.ID, "payment", pay.ID, "charged", pay.Amount.Amount, "total", o.Total.Amount)
+		return payment.ErrUpstream
+	}
+	paid, err := h.store.MarkPaid(ctx, o.ID, pay.ID)
+	if errors.Is(err, order.ErrInvalidTransition) || errors.Is(err, order.ErrNotFound) {
+		h.log.Error("payment approved for an order that is no longer payable; it must be refunded",
+			"request_id", requestID(c), "order", o.ID, "payment", pay.ID)
+		return problem.Conflict("the order was cancelled or deleted while it was being paid; payment " +
+			pay.ID + " was approved and will have to be refunded")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(toOrder(paid))
+}

@@ -1,0 +1,193 @@
+package httpapi
+
+import (
+	"regexp"
+
+	"github.com/gofiber/fiber/v2"
+
+	"example.com/shop/order/internal/order"
+	"example.com/shop/order/internal/store"
+	"example.com/shop/platform/authz"
+)
+
+// Idempotency-Key header, as the contract defines it.
+const (
+	headerIdempotencyKey = "Idempotency-Key"
+	// headerReplayed marks an answer replayed for a repeated Idempotency-Key.
+	headerReplayed = "Idempotent-Replayed"
+)
+
+var idempotencyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+
+// createOrderRequest is all a shopper chooses: products and quantities. The owner, the
+// prices, the total and the status have no field here; they are the server's.
+type createOrderRequest struct {
+	Items []struct {
+		ProductID string `json:"productId"`
+		Quantity  int    `json:"quantity"`
+	} `json:"items"`
+}
+
+func (h *handlers) createOrder(c *fiber.Ctx) error {
+	key := c.Get(headerIdempotencyKey)
+	if key != "" && !idempotencyKeyPattern.MatchString(key) {
+		return &order.ValidationError{Fields: []order.FieldError{{
+			Field: headerIdempotencyKey, Message: "must be 1 to 128 characters of A-Z a-z 0-9 _ . : -",
+		}}}
+	}
+	var req createOrderRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	lines := make([]order.Line, len(req.Items))
+	for i, it := range req.Items {
+		lines[i] = order.Line{ProductID: it.ProductID, Quantity: it.Quantity}
+	}
+	if err := order.ValidateLines(lines); err != nil {
+		return err
+	}
+	p := principal(c)
+	customer := p.Username
+	if customer == "" {
+		customer = p.Subject
+	}
+	o, replayed, err := h.store.CreateOrder(c.UserContext(), store.NewOrder{
+		UserID: p.Subject, Customer: customer, Lines: lines, IdempotencyKey: key,
+	})
+	if err != nil {
+		return err
+	}
+	if replayed {
+		// The first answer again, status included, marked as a replay.
+		c.Set(headerReplayed, "true")
+	}
+	c.Location("/api/orders/" + o.ID)
+	return c.Status(fiber.StatusCreated).JSON(toOrder(o))
+}
+
+func (h *handlers) listMyOrders(c *fiber.Ctx) error {
+	page, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	list, err := h.store.OrdersOf(c.UserContext(), principal(c).Subject, page)
+	if err != nil {
+		return err
+	}
+	return c.JSON(toOrders(list))
+}
+
+func (h *handlers) getOrder(c *fiber.Ctx) error {
+	return c.JSON(toOrder(loadedOrder(c)))
+}
+
+func (h *handlers) cancelOrder(c *fiber.Ctx) error {
+	o, err := h.store.CancelOrder(c.UserContext(), loadedOrder(c).ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(toOrder(o))
+}
+
+// deleteOrder soft-deletes an order. Its owner may delete it while pending or cancelled;
+// an admin may delete any order, and that is written to the audit log in the same
+// transaction.
+func (h *handlers) deleteOrder(c *fiber.Ctx) error {
+	byAdmin := principal(c).HasRole(authz.RoleAdmin)
+	err := h.store.Tx(c.UserContext(), func(tx *store.Store) error {
+		o, err := tx.DeleteOrder(c.UserContext(), loadedOrder(c).ID, byAdmin)
+		if err != nil || !byAdmin {
+			return err
+		}
+		return tx.Audit(c.UserContext(), h.auditEntry(c, order.ActionOrderDelete, o.ID, map[string]any{
+			"ownerSubject": o.UserID, "customer": o.Customer, "status": string(o.Status), "total": toMoney(o.Total),
+		}))
+	})
+	if err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (h *handlers) listAllOrders(c *fiber.Ctx) error {
+	page, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	var f store.Filter
+	if s := c.Query("status"); s != "" {
+		st, ok := order.ParseStatus(s)
+		if !ok {
+			return &order.ValidationError{Fields: []order.FieldError{{Field: "status", Message: "must be one of pending, paid, cancelled, refunded"}}}
+		}
+		f.Status = st
+	}
+	f.Customer = c.Query("customer")
+	list, err := h.store.AllOrders(c.UserContext(), f, page)
+	if err != nil {
+		return err
+	}
+	return c.JSON(toOrders(list))
+}
+
+func (h *handlers) listAudit(c *fiber.Ctx) error {
+	page, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	entries, err := h.store.AuditLog(c.UserContext(), page)
+	if err != nil {
+		return err
+	}
+	out := make([]auditJSON, len(entries))
+	for i, e := range entries {
+		out[i] = auditJSON{
+			ID: e.ID, At: e.At, Actor: actorJSON{Subject: e.ActorSubject, Username: e.ActorUsername},
+			Action: e.Action, Resource: e.Resource(), Detail: e.Details, RequestID: e.RequestID,
+		}
+	}
+	return c.JSON(out)
+}
+
+// refundReport is the payment service's report of a refund. Amount is the total refunded
+// so far on the payment (see order.Order.ApplyRefund).
+type refundReport struct {
+	PaymentID string `json:"paymentId"`
+	// RefundID names the refund that caused the report; it is kept in the audit log.
+	RefundID      string `json:"refundId"`
+	Amount        *int64 `json:"amount"`
+	FullyRefunded *bool  `json:"fullyRefunded"`
+}
+
+func (h *handlers) recordRefund(c *fiber.Ctx) error {
+	var req refundReport
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var missing []order.FieldError
+	if req.Amount == nil {
+		missing = append(missing, order.FieldError{Field: "amount", Message: "is required"})
+	}
+	if req.FullyRefunded == nil {
+		missing = append(missing, order.FieldError{Field: "fullyRefunded", Message: "is required"})
+	}
+	if len(missing) > 0 {
+		return &order.ValidationError{Fields: missing}
+	}
+	var o order.Order
+	err := h.store.Tx(c.UserContext(), func(tx *store.Store) error {
+		var changed bool
+		var err error
+		o, changed, err = tx.RecordRefund(c.UserContext(), c.Params("id"), req.PaymentID, *req.Amount, *req.FullyRefunded)
+		if err != nil || !changed {
+			return err
+		}
+		return tx.Audit(c.UserContext(), h.auditEntry(c, order.ActionOrderRefund, o.ID, map[string]any{
+			"paymentId": req.PaymentID, "refundId": req.RefundID, "refunded": toMoney(o.Refunded), "status": string(o.Status),
+		}))
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(toOrder(o))
+}

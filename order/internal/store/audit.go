@@ -1,0 +1,42 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"example.com/shop/order/internal/order"
+)
+
+// Audit appends an entry to the audit log. Call it in the same Tx as the action it records,
+// so there is never an action without its entry, nor an entry for an action rolled back.
+func (s *Store) Audit(ctx context.Context, e order.AuditEntry) error {
+	details, err := json.Marshal(e.Details)
+	if err != nil {
+		return fmt.Errorf("store: encoding audit details: %w", err)
+	}
+	r := auditRow{
+		At: now(), ActorSubject: e.ActorSubject, ActorUsername: e.ActorUsername,
+		Action: e.Action, TargetID: e.TargetID, Details: string(details), RequestID: e.RequestID,
+	}
+	return s.db.WithContext(ctx).Create(&r).Error
+}
+
+// AuditLog lists the audit log, newest first.
+func (s *Store) AuditLog(ctx context.Context, p Page) ([]order.AuditEntry, error) {
+	var rows []auditRow
+	if err := p.apply(s.db.WithContext(ctx)).Order("id DESC").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]order.AuditEntry, len(rows))
+	for i, r := range rows {
+		out[i] = order.AuditEntry{
+			ID: r.ID, At: r.At.UTC(), ActorSubject: r.ActorSubject, ActorUsername: r.ActorUsername,
+			Action: r.Action, TargetID: r.TargetID, RequestID: r.RequestID,
+		}
+		if err := json.Unmarshal([]byte(r.Details), &out[i].Details); err != nil {
+			return nil, fmt.Errorf("store: audit entry %d: %w", r.ID, err)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,356 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"example.com/shop/order/internal/order"
+)
+
+// NewOrder is what it takes to create an order. UserID and Customer come from the verified
+// token, Lines from the request (validated with order.ValidateLines).
+type NewOrder struct {
+	UserID   string
+	Customer string
+	Lines    []order.Line
+	// IdempotencyKey is optional; with one, at most one order is ever created per user
+	// and key.
+	IdempotencyKey string
+}
+
+// CreateOrder prices the lines from the catalog, reserves their stock and stores the order,
+// all in one transaction: either the whole order exists with its stock taken, or nothing
+// changed. With an Idempotency-Key already used by the same user for the same lines, it
+// returns that order and replayed is true; for other lines it fails with
+// order.ErrIdempotencyMismatch.
+func (s *Store) CreateOrder(ctx context.Context, in NewOrder) (o order.Order, replayed bool, err error) {
+	if in.UserID == "" {
+		return order.Order{}, false, errors.New("store: an order needs an owner")
+	}
+	o, replayed, err = s.createOrder(ctx, in)
+	if errors.Is(err, gorm.ErrDuplicatedKey) && in.IdempotencyKey != "" {
+		// A concurrent request with the same key committed first: on PostgreSQL the unique
+		// index made this insert wait for it and then fail, and this transaction's stock
+		// reservation was rolled back. The first request's order is the answer.
+		var found bool
+		o, found, err = replay(s.db.WithContext(ctx), in)
+		if err == nil && !found {
+			err = errors.New("store: idempotency key conflict without an order")
+		}
+		return o, found, err
+	}
+	return o, replayed, err
+}
+
+func (s *Store) createOrder(ctx context.Context, in NewOrder) (o order.Order, replayed bool, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if in.IdempotencyKey != "" {
+			var found bool
+			if o, found, err = replay(tx, in); err != nil || found {
+				replayed = found
+				return err
+			}
+		}
+		ids := make([]string, len(in.Lines))
+		for i, l := range in.Lines {
+			ids[i] = l.ProductID
+		}
+		var products []productRow
+		if err := tx.Where("id IN ?", ids).Find(&products).Error; err != nil {
+			return err
+		}
+		catalog := make(map[string]order.Product, len(products))
+		for _, p := range products {
+			catalog[p.ID] = p.domain()
+		}
+		items, total, err := order.Price(in.Lines, catalog)
+		if err != nil {
+			return err
+		}
+		if err := reserve(tx, in.Lines, catalog); err != nil {
+			return err
+		}
+		row := orderRow{
+			ID: uuid.Must(uuid.NewV7()).String(), UserID: in.UserID, Customer: in.Customer,
+			RequestHash: order.Fingerprint(in.Lines), Status: string(order.StatusPending),
+			Currency: total.Currency, TotalAmount: total.Amount,
+		}
+		if in.IdempotencyKey != "" {
+			row.IdempotencyKey = &in.IdempotencyKey
+		}
+		for i, it := range items {
+			row.Items = append(row.Items, orderItemRow{
+				OrderID: row.ID, Position: i, ProductID: it.ProductID, Name: it.Name,
+				Currency: it.UnitPrice.Currency, UnitPriceAmount: it.UnitPrice.Amount,
+				Quantity: it.Quantity, LineTotalAmount: it.LineTotal.Amount,
+			})
+		}
+		// The order row first, then its items, each an explicit insert: GORM's implicit
+		// association saving would upsert and hide mistakes.
+		if err := tx.Omit("Items").Create(&row).Error; err != nil {
+			return err
+		}
+		if err := tx.Create(&row.Items).Error; err != nil {
+			return err
+		}
+		o = row.domain()
+		return nil
+	})
+	return o, replayed, err
+}
+
+// reserve takes each line's quantity from stock with a conditional update: the WHERE
+// clause lets it succeed only while enough is left, so two shoppers racing for the last
+// item cannot both get it, whatever the isolation level. Lines are reserved in product id
+// order: two orders that share products lock them in the same order, so PostgreSQL can
+// never deadlock one against the other.
+func reserve(tx *gorm.DB, lines []order.Line, catalog map[string]order.Product) error {
+	sorted := slices.SortedFunc(slices.Values(lines), func(a, b order.Line) int { return cmp.Compare(a.ProductID, b.ProductID) })
+	for _, l := range sorted {
+		res := tx.Model(&productRow{}).
+			Where("id = ? AND active = ? AND stock >= ?", l.ProductID, true, l.Quantity).
+			UpdateColumn("stock", gorm.Expr("stock - ?", l.Quantity))
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("%w for %q", order.ErrOutOfStock, catalog[l.ProductID].Name)
+		}
+	}
+	return nil
+}
+
+// replay looks up the order a user created with an Idempotency-Key, deleted or not.
+func replay(db *gorm.DB, in NewOrder) (order.Order, bool, error) {
+	var r orderRow
+	err := db.Unscoped().Preload("Items", byPosition).
+		Where("user_id = ? AND idempotency_key = ?", in.UserID, in.IdempotencyKey).Take(&r).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return order.Order{}, false, nil
+	case err != nil:
+		return order.Order{}, false, err
+	case r.RequestHash != order.Fingerprint(in.Lines):
+		return order.Order{}, false, order.ErrIdempotencyMismatch
+	case r.DeletedAt.Valid:
+		return order.Order{}, false, order.ErrIdempotencyGone
+	}
+	return r.domain(), true, nil
+}
+
+func byPosition(db *gorm.DB) *gorm.DB { return db.Order("position") }
+
+// Order returns an order that has not been deleted.
+func (s *Store) Order(ctx context.Context, id string) (order.Order, error) {
+	return loadOrder(s.db.WithContext(ctx), id)
+}
+
+func loadOrder(db *gorm.DB, id string) (order.Order, error) {
+	if !order.ValidID(id) {
+		return order.Order{}, order.ErrNotFound
+	}
+	var r orderRow
+	err := db.Preload("Items", byPosition).Where("id = ?", id).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return order.Order{}, order.ErrNotFound
+	}
+	if err != nil {
+		return order.Order{}, err
+	}
+	return r.domain(), nil
+}
+
+// OrdersOf lists one user's orders, newest first. The owner is part of the query itself,
+// so no later filtering step can forget it.
+func (s *Store) OrdersOf(ctx context.Context, userID string, p Page) ([]order.Order, error) {
+	if userID == "" {
+		return nil, errors.New("store: OrdersOf needs an owner")
+	}
+	return listOrders(p.apply(s.db.WithContext(ctx)).Where("user_id = ?", userID))
+}
+
+// Filter narrows the list of all orders; zero fields do not filter.
+type Filter struct {
+	Status order.Status
+	// Customer is a username, matched exactly.
+	Customer string
+}
+
+// AllOrders lists every user's orders, newest first, for admins.
+func (s *Store) AllOrders(ctx context.Context, f Filter, p Page) ([]order.Order, error) {
+	db := p.apply(s.db.WithContext(ctx))
+	if f.Status != "" {
+		db = db.Where("status = ?", string(f.Status))
+	}
+	if f.Customer != "" {
+		db = db.Where("customer = ?", f.Customer)
+	}
+	return listOrders(db)
+}
+
+func listOrders(db *gorm.DB) ([]order.Order, error) {
+	var rows []orderRow
+	if err := db.Preload("Items", byPosition).Order("created_at DESC, id DESC").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]order.Order, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// CancelOrder moves a pending order to cancelled and puts its items back in stock, in one
+// transaction. Any other status is order.ErrInvalidTransition.
+func (s *Store) CancelOrder(ctx context.Context, id string) (o order.Order, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := cancel(tx, id); err != nil {
+			return err
+		}
+		o, err = loadOrder(tx, id)
+		return err
+	})
+	return o, err
+}
+
+// cancel is the compare-and-set of pending -> cancelled plus the stock release. The status
+// condition is in the UPDATE itself: of a cancel and a payment racing, exactly one wins.
+func cancel(tx *gorm.DB, id string) error {
+	if err := moveStatus(tx, id, order.StatusPending, order.StatusCancelled, nil); err != nil {
+		return err
+	}
+	var items []orderItemRow
+	if err := tx.Where("order_id = ?", id).Find(&items).Error; err != nil {
+		return err
+	}
+	for _, it := range items {
+		if err := tx.Model(&productRow{}).Where("id = ?", it.ProductID).
+			UpdateColumn("stock", gorm.Expr("stock + ?", it.Quantity)).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveStatus sets an order's status from `from` to `to` (with extra columns) only if it is
+// still `from`; otherwise it says why not: no such order, or the transition error for
+// the status it has now.
+func moveStatus(tx *gorm.DB, id string, from, to order.Status, extra map[string]any) error {
+	if !from.CanBecome(to) {
+		return order.TransitionError(from, to)
+	}
+	set := map[string]any{"status": string(to)}
+	for k, v := range extra {
+		set[k] = v
+	}
+	res := tx.Model(&orderRow{}).Where("id = ? AND status = ?", id, string(from)).Updates(set)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	now, err := loadOrder(tx, id)
+	if err != nil {
+		return err
+	}
+	return order.TransitionError(now.Status, to)
+}
+
+// MarkPaid records an approved payment: pending -> paid with its payment id, only if the
+// order is still pending. An order cancelled while the charge was in flight is
+// order.ErrInvalidTransition (the payment must then be refunded). Marking an order paid
+// again with the same payment id succeeds, so a retried checkout is harmless.
+func (s *Store) MarkPaid(ctx context.Context, id, paymentID string) (o order.Order, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := moveStatus(tx, id, order.StatusPending, order.StatusPaid, map[string]any{"payment_id": paymentID})
+		if errors.Is(err, order.ErrInvalidTransition) {
+			if cur, lerr := loadOrder(tx, id); lerr == nil && cur.Status == order.StatusPaid && cur.PaymentID == paymentID {
+				o = cur
+				return nil
+			}
+		}
+		if err != nil {
+			return err
+		}
+		o, err = loadOrder(tx, id)
+		return err
+	})
+	return o, err
+}
+
+// NextPaymentAttempt moves the order on from payment attempt `after` once that attempt
+// ended for good without a charge (declined, failed at the processor, refused as invalid),
+// so the next charge goes out under a new Idempotency-Key. It is a compare-and-set on the
+// attempt: the same outcome reported twice moves it once.
+func (s *Store) NextPaymentAttempt(ctx context.Context, id string, after int) error {
+	return s.db.WithContext(ctx).Model(&orderRow{}).
+		Where("id = ? AND status = ? AND payment_attempts = ?", id, string(order.StatusPending), after).
+		UpdateColumn("payment_attempts", gorm.Expr("payment_attempts + 1")).Error
+}
+
+// DeleteOrder soft-deletes an order: it disappears from every read but stays in the
+// database for the books. Its owner may delete it only while pending or cancelled
+// (order.CheckDeletable); an admin any. A pending order is cancelled first, so its stock
+// goes back on the shelf. It returns the order as it was before (for the audit log).
+func (s *Store) DeleteOrder(ctx context.Context, id string, byAdmin bool) (o order.Order, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if o, err = loadOrder(tx, id); err != nil {
+			return err
+		}
+		if err := o.CheckDeletable(byAdmin); err != nil {
+			return err
+		}
+		status := o.Status
+		if status == order.StatusPending {
+			if err := cancel(tx, id); err != nil {
+				return err
+			}
+			status = order.StatusCancelled
+		}
+		// The status seen is part of the condition: an order paid meanwhile is not deleted
+		// on the strength of a check made while it was pending.
+		res := tx.Where("id = ? AND status = ?", id, string(status)).Delete(&orderRow{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return order.ErrConcurrentUpdate
+		}
+		return nil
+	})
+	return o, err
+}
+
+// RecordRefund applies the payment service's report that refundedTotal of the order's
+// payment has been refunded (see order.Order.ApplyRefund). changed is false when the report
+// was already known.
+func (s *Store) RecordRefund(ctx context.Context, id, paymentID string, refundedTotal int64, fully bool) (o order.Order, changed bool, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if o, err = loadOrder(tx, id); err != nil {
+			return err
+		}
+		was := o
+		if changed, err = o.ApplyRefund(paymentID, refundedTotal, fully); err != nil || !changed {
+			return err
+		}
+		res := tx.Model(&orderRow{}).
+			Where("id = ? AND status = ? AND refunded_amount = ?", id, string(was.Status), was.Refunded.Amount).
+			Updates(map[string]any{"status": string(o.Status), "refunded_amount": o.Refunded.Amount})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return order.ErrConcurrentUpdate
+		}
+		o, err = loadOrder(tx, id)
+		return err
+	})
+	return o, changed, err
+}
