@@ -168,6 +168,8 @@ func New(cfg Config, o Options) (*Gateway, error) {
 		Logger:    log,
 		BodyLimit: bodyMax,
 		Ready:     map[string]server.Check{"oidc": verifier.Ready},
+		// Fiber's own view (c.Protocol(), used for HSTS) trusts the same peers as edge.Forwarding.
+		TrustedProxies: cfg.TrustedProxies,
 		// An upstream may take UpstreamTimeout; the answer must still get out.
 		WriteTimeout: cfg.UpstreamTimeout + 5*time.Second,
 	})

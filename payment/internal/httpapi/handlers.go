@@ -108,25 +108,10 @@ func (h *Handlers) charge(c *fiber.Ctx) error {
 	return c.Status(http.StatusCreated).JSON(toPaymentJSON(p))
 }
 
-// outcomeProblem is the problem+json of a charge that did not succeed: it names the payment
-// that records the attempt and the reason, so a client can show it and look it up.
-type outcomeProblem struct {
-	problem.Problem
-	PaymentID string         `json:"paymentId"`
-	Reason    payment.Reason `json:"reason"`
-}
-
-// writeOutcome writes a declined or failed charge. It writes the body itself because the
-// platform's Problem has no extension members yet.
+// writeOutcome writes a declined or failed charge as problem+json naming the payment and
+// the reason, so the client can show why and retry with another card.
 func writeOutcome(c *fiber.Ctx, status int, detail string, p payment.Payment) error {
-	body := outcomeProblem{Problem: *problem.New(status, detail), PaymentID: p.ID, Reason: p.Reason}
-	body.Type = "about:blank"
-	body.RequestID = requestID(c)
-	if err := c.Status(status).JSON(body); err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderContentType, problem.ContentType)
-	return nil
+	return problem.Write(c, problem.New(status, detail).With("paymentId", p.ID).With("reason", p.Reason))
 }
 
 // refundBody is the refund request; without an amount, all that remains is refunded.
