@@ -181,13 +181,14 @@ func Serve(ctx context.Context, app *fiber.App, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	if err := app.ShutdownWithTimeout(10 * time.Second); err != nil {
-		return err
-	}
+	shutdownErr := app.ShutdownWithTimeout(10 * time.Second)
+	// If ctx ended before Fiber started serving, Shutdown had nothing to stop; closing the
+	// listener makes a late app.Listener return at once instead of serving forever.
+	_ = ln.Close()
 	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
-	return nil
+	return shutdownErr
 }
 
 // ListenAndServe listens on addr and calls Serve.

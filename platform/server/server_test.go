@@ -138,3 +138,22 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("stopped service: exit %d", code)
 	}
 }
+
+// TestServeReturnsWhenCancelledBeforeStart: a context cancelled before Fiber serves must
+// still end Serve.
+func TestServeReturnsWhenCancelledBeforeStart(t *testing.T) {
+	app := server.New(server.Options{Name: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- server.Serve(ctx, app, ln) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Serve did not return after its context was cancelled before start")
+	}
+}
