@@ -17,17 +17,15 @@ import (
 	"example.com/shop/platform/authn"
 )
 
-// The redirect URI registered for the webapp; nothing listens there in this test: the
-// login session stops at the redirect and takes the code from it.
-const webappURL = "http://localhost:8080"
-
-// TestKeycloakRealmAndAuthn logs in to a real Keycloak, started from the realm file, through
-// its login form (PKCE, no password grant) and shows what platform/authn makes of the
-// tokens it issues.
+// TestKeycloakRealmAndAuthn logs in to the real Keycloak, started from the realm file,
+// through its login form over plain HTTP (PKCE, no password grant) and shows what
+// platform/authn makes of the tokens it issues. The login session stops at the redirect to
+// the webapp and takes the code from it.
 func TestKeycloakRealmAndAuthn(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	kc := harness.StartKeycloak(ctx, t, harness.KeycloakOptions{Env: map[string]string{"SHOP_WEBAPP_URL": webappURL}})
+	kc := shop.Keycloak
+	webappURL := shop.WebappURL
 
 	verifier := func(audience string) *authn.Verifier {
 		v, err := authn.NewVerifier(authn.Config{Issuer: kc.Issuer(), Audience: audience})

@@ -310,3 +310,18 @@ func joinErrs(c <-chan error) error {
 	}
 	return errors.Join(all...)
 }
+
+// LocalStack describes the shop that `make run` runs on this machine, so the browser
+// scenarios can be run against it while developing (SHOP_E2E_STACK=local). Scenarios that
+// stop or restart containers need the container stack and fail on this one.
+func LocalStack() *Stack {
+	return &Stack{
+		KeycloakURL: "http://localhost:8180",
+		WebappURL:   "http://localhost:8080",
+		GatewayURL:  "http://localhost:8000",
+		Keycloak:    &Keycloak{URL: "http://localhost:8180"},
+	}
+}
+
+// Local reports whether s is the `make run` stack rather than containers.
+func (s *Stack) Local() bool { return s.Network == nil }

@@ -1,0 +1,118 @@
+package integration
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"example.com/shop/integration/harness"
+)
+
+// TestAdminRefundsAndDeletes: the admin sees all orders, refunds a payment and deletes an
+// order; the audit log shows both.
+func TestAdminRefundsAndDeletes(t *testing.T) {
+	shopper := harness.NewBrowser(t)
+	paid := buy(t, shopper, harness.Bob)
+	pay(shopper, cardApproved)
+	// A second order, left unpaid, for the admin to delete.
+	unpaid := buy(t, shopper, harness.Bob)
+
+	admin := harness.NewBrowser(t)
+	admin.Open(shop.WebappURL + "/admin?customer=bob")
+	admin.KeycloakLogin(harness.Ada)
+	for _, id := range []string{paid, unpaid} {
+		admin.WaitFor(`#orders tr[data-order-id="` + id + `"]`)
+	}
+
+	admin.Open(shop.WebappURL + "/admin/orders/" + paid)
+	admin.Click("#refund") // empty amount: all that remains
+	admin.Open(shop.WebappURL + "/admin/orders/" + paid)
+	if got := admin.Attr("article[data-order-id]", "data-status"); got != "refunded" {
+		t.Fatalf("order %s after a full refund: status %q, want refunded", paid, got)
+	}
+
+	admin.Open(shop.WebappURL + "/admin/orders/" + unpaid)
+	admin.Click("#delete-order")
+	admin.Open(shop.WebappURL + "/admin?customer=bob")
+	if admin.Has(`#orders tr[data-order-id="` + unpaid + `"]`) {
+		t.Fatalf("deleted order %s still listed", unpaid)
+	}
+
+	admin.Open(shop.WebappURL + "/admin/audit")
+	admin.WaitFor(`#audit tr[data-action="payment.refund"]`)
+	audit := admin.Text("#audit")
+	if !strings.Contains(audit, "order.delete") || !strings.Contains(audit, unpaid) {
+		t.Fatalf("audit log lacks the delete of %s:\n%s", unpaid, audit)
+	}
+}
+
+// TestShopperIsRefusedAdmin: a shopper gets the 403 page on /admin, and 403 on every admin
+// API route through the gateway.
+func TestShopperIsRefusedAdmin(t *testing.T) {
+	b := harness.NewBrowser(t)
+	b.Open(shop.WebappURL + "/admin")
+	b.KeycloakLogin(harness.Alice)
+	b.WaitFor("#error")
+	if got := b.Attr("#error", "data-status"); got != "403" {
+		t.Fatalf("/admin as a shopper: error page %q, want 403", got)
+	}
+	if b.Has("#orders") {
+		t.Fatal("the 403 page shows the orders table")
+	}
+
+	token := apiToken(t, harness.Alice)
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/api/orders/admin/all"},
+		{"GET", "/api/orders/admin/audit"},
+		{"GET", "/api/payments/admin/all"},
+		{"GET", "/api/payments/admin/audit"},
+		{"POST", "/api/admin/products"},
+		{"PUT", "/api/admin/products/00000000-0000-0000-0000-000000000000"},
+		{"DELETE", "/api/admin/products/00000000-0000-0000-0000-000000000000"},
+	} {
+		resp := apiCall(t, token, r.method, r.path, `{"name":"x","price":{"amount":1,"currency":"EUR"},"stock":1}`)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s %s as a shopper: %d, want 403", r.method, r.path, resp.StatusCode)
+		}
+	}
+}
+
+// apiToken logs u in through Keycloak's login form (PKCE, as the webapp client) and returns
+// an access token for the API.
+func apiToken(t *testing.T, u harness.User, scopes ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := harness.NewLoginSession(ctx, shop.Keycloak.Issuer(), "webapp", harness.WebappSecret, shop.WebappURL+"/auth/callback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.Login(ctx, u.Name, u.Password, scopes...)
+	if err != nil {
+		t.Fatalf("login of %s: %v", u.Name, err)
+	}
+	return tok.AccessToken
+}
+
+// apiCall sends a request to the gateway; the body is read and closed.
+func apiCall(t *testing.T, token, method, path, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, shop.GatewayURL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
