@@ -30,13 +30,18 @@ test:
 	$(GO) test -count=1 -race $(UNIT_PKGS)
 
 ## e2e: end-to-end tests with testcontainers (needs a Docker API: Docker or Podman, see README)
-e2e:
+e2e: build certs
 	$(GO) test -count=1 -timeout 45m -v ./integration/...
 
 ## lint: gofmt and go vet on every module
 lint:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(foreach m,$(MODULES),./$(m)/...)
+
+## bench: front doors (gateway, bare Fiber, HAProxy, Spring Cloud Gateway), checkout and idle footprint on loopback; writes docs/benchmarks.md and .png (~15 min)
+.PHONY: bench
+bench: build
+	bash gateway/bench/run.sh
 
 ## keycloak: only Keycloak with the shop realm, on port 8180
 keycloak:
