@@ -96,13 +96,13 @@ func TestSessionOutlivesShortAccessTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(6 * time.Second)
-	b.Open(shop.WebappURL + "/cart")
+	b.Open(shop.WebappURL + "/orders")
 	if !onLoginPage(b) {
 		t.Fatalf("after revocation the next action shows %s, want Keycloak's login page", b.URL())
 	}
 	b.KeycloakLogin(harness.Bob)
-	if got := b.URL(); got != shop.WebappURL+"/cart" {
-		t.Fatalf("after logging in again the browser is at %s, want back at /cart", got)
+	if got := b.URL(); got != shop.WebappURL+"/orders" {
+		t.Fatalf("after logging in again the browser is at %s, want back at /orders", got)
 	}
 	if got := b.Text("#cart-count"); got == "0" {
 		t.Fatal("the cart was lost on the way through login")
