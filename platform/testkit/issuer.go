@@ -32,7 +32,11 @@ type Issuer struct {
 	keys []signingKey // published keys; the first one signs
 
 	jwksHits atomic.Int64
+	down     atomic.Bool
 }
+
+// SetDown makes discovery and JWKS answer 503 (or work again), like a Keycloak that is down.
+func (i *Issuer) SetDown(down bool) { i.down.Store(down) }
 
 type signingKey struct {
 	kid  string
@@ -45,6 +49,10 @@ func NewIssuer(t testing.TB) *Issuer {
 	iss := &Issuer{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /realms/shop/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		if iss.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		writeJSON(w, map[string]any{
 			"issuer":                                iss.URL,
 			"authorization_endpoint":                iss.URL + "/protocol/openid-connect/auth",
@@ -56,6 +64,10 @@ func NewIssuer(t testing.TB) *Issuer {
 	})
 	mux.HandleFunc("GET /realms/shop/protocol/openid-connect/certs", func(w http.ResponseWriter, _ *http.Request) {
 		iss.jwksHits.Add(1)
+		if iss.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		writeJSON(w, iss.JWKS())
 	})
 	iss.server = httptest.NewServer(mux)

@@ -158,6 +158,30 @@ func (c *Client) endpoints(ctx context.Context) (*endpoints, error) {
 	return c.ep, nil
 }
 
+// reachable asks Keycloak's discovery document (over the internal URL when there is one),
+// with a short timeout.
+func (c *Client) reachable(ctx context.Context) error {
+	from := c.cfg.Issuer
+	if c.cfg.DiscoveryURL != "" {
+		from = c.cfg.DiscoveryURL
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, from+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: discovery answered %s", ErrUnavailable, resp.Status)
+	}
+	return nil
+}
+
 // rebase moves endpoint from base oldBase to newBase; others stay as they are.
 func (c *Client) rebase(endpoint, oldBase, newBase string) string {
 	if oldBase != newBase && strings.HasPrefix(endpoint, oldBase+"/") {
@@ -198,6 +222,12 @@ func NewLogin(next string, stepUp bool, now time.Time) session.PendingLogin {
 func (c *Client) AuthCodeURL(ctx context.Context, l session.PendingLogin) (string, error) {
 	ep, err := c.endpoints(ctx)
 	if err != nil {
+		return "", err
+	}
+	// Endpoints are cached, so Keycloak may be down by now. Sending the browser there would
+	// end on the browser's own "site can't be reached" page; a quick look first lets the
+	// shop show its own "try again" page instead.
+	if err := c.reachable(ctx); err != nil {
 		return "", err
 	}
 	return c.oauth(ep, l.StepUp).AuthCodeURL(l.State, oauth2.S256ChallengeOption(l.Verifier), oidc.Nonce(l.Nonce)), nil

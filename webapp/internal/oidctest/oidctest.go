@@ -214,11 +214,12 @@ func (p *Provider) SetAccessTTL(d time.Duration) {
 	p.AccessTTL = d
 }
 
-// SetDown makes the token endpoint fail (or work again).
+// SetDown makes the token endpoint, discovery and keys fail (or work again).
 func (p *Provider) SetDown(down bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.Down = down
+	p.Issuer.SetDown(down)
 }
 
 // LogoutToken mints a back-channel logout token as Keycloak sends it; more changes or

@@ -180,6 +180,22 @@ func TestLoginWhileKeycloakIsDown(t *testing.T) {
 	mustContain(t, b.get("/cart"), "Gopher mug")
 }
 
+// TestLoginStartWhileKeycloakIsDown: the shop's own "try again" page, not a redirect to a
+// Keycloak that cannot answer; the cart is kept, and login works once Keycloak is back.
+func TestLoginStartWhileKeycloakIsDown(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	mustStatus(t, b.post("/cart/items", url.Values{"productId": {mugID}}), http.StatusSeeOther)
+	startLogin(t, b, oidctest.Alice) // discovery is cached from here on
+	e.kc.SetDown(true)
+	r := b.get("/login?next=/orders")
+	mustStatus(t, r, http.StatusServiceUnavailable)
+	mustContain(t, r, "not possible right now", "cart is kept")
+	e.kc.SetDown(false)
+	mustStatus(t, b.get("/login?next=/orders"), http.StatusSeeOther)
+	mustContain(t, b.get("/cart"), "Gopher mug")
+}
+
 // TestOpenRedirects: whatever `next` says, the login ends on a page of this site.
 func TestOpenRedirects(t *testing.T) {
 	e := newEnv(t)
