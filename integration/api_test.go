@@ -69,3 +69,23 @@ func approved(ps []payment) int {
 	}
 	return n
 }
+
+// createOrder places an order for one unit of product through the gateway and returns its
+// id; the 201 is the acknowledgement.
+func createOrder(t *testing.T, token, productID string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, shop.GatewayURL+"/api/orders",
+		strings.NewReader(`{"items":[{"productId":"`+productID+`","quantity":1}]}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var o order
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("creating an order: %d %v", resp.StatusCode, err)
+	}
+	return o.ID
+}
