@@ -89,3 +89,11 @@ func createOrder(t *testing.T, token, productID string) string {
 	}
 	return o.ID
 }
+
+// readAll reads r if there is one (exec output of a container).
+func readAll(r io.Reader) ([]byte, error) {
+	if r == nil {
+		return nil, nil
+	}
+	return io.ReadAll(r)
+}
