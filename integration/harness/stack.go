@@ -195,7 +195,9 @@ func startKeycloak(ctx context.Context, nw *testcontainers.DockerNetwork, hostPo
 		}),
 		testcontainers.WithCmd("start-dev", "--import-realm"),
 		network.WithNetwork([]string{"keycloak"}, nw),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/health/ready").WithPort("9000/tcp").
+		// WithWaitStrategy alone caps the wait at 60 s; Keycloak on a busy 2-core machine
+		// can take longer.
+		testcontainers.WithWaitStrategyAndDeadline(4*time.Minute, wait.ForHTTP("/health/ready").WithPort("9000/tcp").
 			WithStartupTimeout(4*time.Minute).WithPollInterval(time.Second)),
 	)
 }
@@ -211,7 +213,7 @@ func startService(ctx context.Context, nw *testcontainers.DockerNetwork, name st
 		testcontainers.WithEnv(env),
 		testcontainers.WithExposedPorts(p),
 		network.WithNetwork([]string{name}, nw),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/readyz").WithPort(p).WithStartupTimeout(90 * time.Second)),
+		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForHTTP("/readyz").WithPort(p).WithStartupTimeout(2*time.Minute)),
 	}
 	if hostPort != 0 {
 		opts = append(opts, fixedPort(p, hostPort))
