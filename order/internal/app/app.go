@@ -1,22 +1,30 @@
 // Package app wires the order service together: configuration, database, token verifier,
-// payment client and HTTP API, then serves until the context ends.
+// the payment service clients, the reconciliation, and the two HTTP listeners (the public
+// API, and the internal one behind mutual TLS), then serves until the context ends.
 package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"example.com/shop/order/internal/httpapi"
 	"example.com/shop/order/internal/payment"
+	"example.com/shop/order/internal/reconcile"
 	"example.com/shop/order/internal/store"
 	"example.com/shop/platform/authn"
 	"example.com/shop/platform/config"
+	"example.com/shop/platform/mtls"
 	"example.com/shop/platform/server"
+	"example.com/shop/platform/svcauth"
 )
 
 // Config is the order service's configuration, from environment variables (each may also
@@ -38,6 +46,31 @@ type Config struct {
 
 	PaymentURL     string        `env:"ORDER_PAYMENT_URL" default:"http://localhost:8082"`
 	PaymentTimeout time.Duration `env:"ORDER_PAYMENT_TIMEOUT" default:"5s"`
+
+	// InternalAddr is the internal listener: mutual TLS, for calls other services make
+	// with no user behind them (the payment service's notices).
+	InternalAddr string `env:"ORDER_INTERNAL_ADDR" default:":8444"`
+	// TLSCA, TLSCert and TLSKey are PEM files: the internal CA, this service's certificate
+	// (SPIFFE id spiffe://shop/order-service) and its key. Renewed files are picked up
+	// without a restart.
+	TLSCA   string `env:"ORDER_TLS_CA" default:"certs/ca.pem"`
+	TLSCert string `env:"ORDER_TLS_CERT" default:"certs/order-service.pem"`
+	TLSKey  string `env:"ORDER_TLS_KEY" default:"certs/order-service-key.pem"`
+	// ClientID and ClientSecret are the order service's own Keycloak client (client
+	// credentials). ClientID is also the audience of tokens addressed to this service.
+	ClientID     string `env:"ORDER_CLIENT_ID" default:"order-service"`
+	ClientSecret string `env:"ORDER_CLIENT_SECRET" required:"true" secret:"true"`
+	// TokenURL is Keycloak's token endpoint; found by discovery (OIDC_DISCOVERY_URL, else
+	// OIDC_ISSUER) when empty.
+	TokenURL string `env:"ORDER_TOKEN_URL"`
+	// PaymentInternalURL is the payment service's internal listener, where reconciliation
+	// asks how a charge ended.
+	PaymentInternalURL string `env:"ORDER_PAYMENT_INTERNAL_URL" default:"https://localhost:8443"`
+	// ReconcileInterval is how often reconciliation runs; ReconcileGrace how long after a
+	// charge attempt went out its order is left to the checkout (more than
+	// ORDER_PAYMENT_TIMEOUT, so an answer still on its way is never second-guessed).
+	ReconcileInterval time.Duration `env:"ORDER_RECONCILE_INTERVAL" default:"1m"`
+	ReconcileGrace    time.Duration `env:"ORDER_RECONCILE_GRACE" default:"2m"`
 }
 
 // defaultSQLitePath is ORDER_DB_DSN's default for SQLite. It is applied in Validate rather
@@ -68,6 +101,20 @@ func (c *Config) Validate() []error {
 	if c.PaymentTimeout <= 0 || c.PaymentTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("ORDER_PAYMENT_TIMEOUT = %s: must be more than 0 and at most 1m", c.PaymentTimeout))
 	}
+	if u, err := url.Parse(c.PaymentInternalURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("ORDER_PAYMENT_INTERNAL_URL = %q: must be an absolute https URL", c.PaymentInternalURL))
+	}
+	if c.TokenURL != "" {
+		if u, err := url.Parse(c.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("ORDER_TOKEN_URL = %q: must be an http(s) URL", c.TokenURL))
+		}
+	}
+	if c.ReconcileInterval <= 0 {
+		errs = append(errs, errors.New("ORDER_RECONCILE_INTERVAL must be positive"))
+	}
+	if c.ReconcileGrace <= c.PaymentTimeout {
+		errs = append(errs, fmt.Errorf("ORDER_RECONCILE_GRACE = %s: must be longer than ORDER_PAYMENT_TIMEOUT (%s)", c.ReconcileGrace, c.PaymentTimeout))
+	}
 	return errs
 }
 
@@ -80,42 +127,93 @@ func Run(ctx context.Context, getenv func(string) string) error {
 	}
 	log.Info("starting", "config", config.LogValue(&cfg))
 
-	api, closeAll, err := build(ctx, cfg, log)
+	svc, err := build(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	return server.ListenAndServe(ctx, api.App, cfg.Addr)
+	defer svc.close()
+	public, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	internal, err := net.Listen("tcp", cfg.InternalAddr)
+	if err != nil {
+		public.Close()
+		return err
+	}
+	return svc.serve(ctx, public, internal)
 }
 
-// build assembles the service from cfg: it opens (and migrates) the database and returns
-// the API and a function that releases what build opened.
-func build(ctx context.Context, cfg Config, log *slog.Logger) (*httpapi.API, func(), error) {
-	db, err := store.Open(ctx, store.Config{Driver: cfg.DBDriver, DSN: cfg.DBDSN, Logger: log})
+// service is the order service assembled from its configuration.
+type service struct {
+	public     *httpapi.API
+	internal   *httpapi.Internal
+	identity   *mtls.Identity
+	reconciler *reconcile.Reconciler
+	store      *store.Store
+}
+
+// build assembles the service from cfg: it loads the service's certificate and opens (and
+// migrates) the database. Nothing listens yet.
+func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) {
+	identity, err := mtls.Load(mtls.Files{CA: cfg.TLSCA, Cert: cfg.TLSCert, Key: cfg.TLSKey})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	// Tokens addressed to the order service itself (the payment service's client-
+	// credentials tokens) verify here too; the routes' policies then tell a service from a
+	// user, answering 403 to the wrong kind of caller rather than 401.
 	verifier, err := authn.NewVerifier(authn.Config{
 		Issuer: cfg.OIDCIssuer, DiscoveryURL: cfg.OIDCDiscoveryURL, Audience: cfg.OIDCAudience,
+		ExtraAudiences: []string{cfg.ClientID},
 	})
 	if err != nil {
-		db.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	payments, err := payment.New(cfg.PaymentURL, cfg.PaymentTimeout)
 	if err != nil {
-		db.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	api := httpapi.New(httpapi.Deps{
-		Store:        db,
-		Payments:     payments,
-		Authenticate: verifier.Middleware(log),
-		Logger:       log,
-		// Not ready until tokens can be verified and the database answers. The payment
-		// service is not a readiness check: the catalog and orders work without it, and
-		// checkout answers 503 on its own while it is away.
-		Ready: map[string]server.Check{"database": db.Ping, "token keys": verifier.Ready},
-	})
-	return api, func() { db.Close() }, nil
+	lookup, err := payment.NewLookup(cfg.PaymentInternalURL,
+		svcauth.NewClient(identity, serviceTokens(ctx, cfg), cfg.PaymentTimeout))
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, store.Config{Driver: cfg.DBDriver, DSN: cfg.DBDSN, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return &service{
+		public: httpapi.New(httpapi.Deps{
+			Store:        db,
+			Payments:     payments,
+			Authenticate: verifier.Middleware(log),
+			Logger:       log,
+			// Not ready until tokens can be verified and the database answers. The payment
+			// service is not a readiness check: the catalog and orders work without it, and
+			// checkout answers 503 on its own while it is away.
+			Ready: map[string]server.Check{"database": db.Ping, "token keys": verifier.Ready},
+		}),
+		internal: httpapi.NewInternal(httpapi.InternalDeps{Store: db, Authenticate: verifier.Middleware(log), Logger: log}),
+		identity: identity,
+		reconciler: reconcile.New(db, lookup, reconcile.Options{
+			Grace: cfg.ReconcileGrace, Interval: cfg.ReconcileInterval, Actor: cfg.ClientID, Logger: log,
+		}),
+		store: db,
+	}, nil
 }
+
+// serve runs both listeners and the reconciliation until ctx is cancelled or one of them
+// fails, then stops the others. The internal listener speaks TLS 1.3 only and requires a
+// client certificate from the internal CA.
+func (s *service) serve(ctx context.Context, public, internal net.Listener) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return server.Serve(ctx, s.public.App, public) })
+	g.Go(func() error {
+		return server.Serve(ctx, s.internal.App, tls.NewListener(internal, s.identity.ServerConfig()))
+	})
+	g.Go(func() error { s.reconciler.Run(ctx); return nil })
+	return g.Wait()
+}
+
+func (s *service) close() { _ = s.store.Close() }

@@ -22,13 +22,16 @@ func env(vars map[string]string) func(string) string {
 
 func TestConfigDefaultsAndChecks(t *testing.T) {
 	var cfg Config
-	if err := config.Load(env(map[string]string{"OIDC_ISSUER": "http://localhost:8180/realms/shop"}), &cfg); err != nil {
+	if err := config.Load(env(map[string]string{"OIDC_ISSUER": "http://localhost:8180/realms/shop", "ORDER_CLIENT_SECRET": "s3cret"}), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
 		Addr: ":8081", DBDriver: "sqlite", DBDSN: "data/order.db",
 		OIDCIssuer: "http://localhost:8180/realms/shop", OIDCAudience: "shop-api",
 		PaymentURL: "http://localhost:8082", PaymentTimeout: 5 * time.Second,
+		InternalAddr: ":8444", TLSCA: "certs/ca.pem", TLSCert: "certs/order-service.pem", TLSKey: "certs/order-service-key.pem",
+		ClientID: "order-service", ClientSecret: "s3cret", PaymentInternalURL: "https://localhost:8443",
+		ReconcileInterval: time.Minute, ReconcileGrace: 2 * time.Minute,
 	}
 	if cfg != want {
 		t.Fatalf("defaults %+v, want %+v", cfg, want)
@@ -39,12 +42,18 @@ func TestConfigDefaultsAndChecks(t *testing.T) {
 		vars map[string]string
 		want []string // each must appear in the error
 	}{
-		{"nothing set", map[string]string{}, []string{"OIDC_ISSUER is required"}},
+		{"nothing set", map[string]string{}, []string{"OIDC_ISSUER is required", "ORDER_CLIENT_SECRET is required"}},
 		{"every mistake at once", map[string]string{
 			"OIDC_ISSUER": "keycloak", "ORDER_DB_DRIVER": "mysql", "ORDER_PAYMENT_URL": "payment:8082", "ORDER_PAYMENT_TIMEOUT": "2m",
-		}, []string{"ORDER_DB_DRIVER", "OIDC_ISSUER", "ORDER_PAYMENT_URL", "ORDER_PAYMENT_TIMEOUT"}},
-		{"postgres without a DSN", map[string]string{"OIDC_ISSUER": "http://kc/realms/shop", "ORDER_DB_DRIVER": "postgres"}, []string{"ORDER_DB_DSN is required"}},
-		{"timeout not a duration", map[string]string{"OIDC_ISSUER": "http://kc/realms/shop", "ORDER_PAYMENT_TIMEOUT": "soon"}, []string{"ORDER_PAYMENT_TIMEOUT"}},
+			"ORDER_CLIENT_SECRET": "s3cret", "ORDER_PAYMENT_INTERNAL_URL": "http://payment:8443", "ORDER_TOKEN_URL": "keycloak/token",
+			"ORDER_RECONCILE_GRACE": "1s",
+		}, []string{"ORDER_DB_DRIVER", "OIDC_ISSUER", "ORDER_PAYMENT_URL", "ORDER_PAYMENT_TIMEOUT", "ORDER_PAYMENT_INTERNAL_URL",
+			"ORDER_TOKEN_URL", "ORDER_RECONCILE_GRACE"}},
+		{"postgres without a DSN", map[string]string{"OIDC_ISSUER": "http://kc/realms/shop", "ORDER_CLIENT_SECRET": "s3cret", "ORDER_DB_DRIVER": "postgres"}, []string{"ORDER_DB_DSN is required"}},
+		{"timeout not a duration", map[string]string{"OIDC_ISSUER": "http://kc/realms/shop", "ORDER_CLIENT_SECRET": "s3cret", "ORDER_PAYMENT_TIMEOUT": "soon"}, []string{"ORDER_PAYMENT_TIMEOUT"}},
+		// A grace shorter than the checkout's wait would second-guess answers on their way.
+		{"grace within the payment timeout", map[string]string{"OIDC_ISSUER": "http://kc/realms/shop", "ORDER_CLIENT_SECRET": "s3cret",
+			"ORDER_PAYMENT_TIMEOUT": "10s", "ORDER_RECONCILE_GRACE": "10s"}, []string{"ORDER_RECONCILE_GRACE"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,16 +71,19 @@ func TestConfigDefaultsAndChecks(t *testing.T) {
 	}
 }
 
-// TestTheDSNIsMaskedInTheLog: a PostgreSQL DSN carries a password.
-func TestTheDSNIsMaskedInTheLog(t *testing.T) {
+// TestSecretsAreMaskedInTheLog: a PostgreSQL DSN carries a password, and the client secret
+// is the service's identity at Keycloak.
+func TestSecretsAreMaskedInTheLog(t *testing.T) {
 	var cfg Config
 	dsn := "postgres://order:s3cret@db/order"
-	if err := config.Load(env(map[string]string{"OIDC_ISSUER": "http://kc/realms/shop", "ORDER_DB_DRIVER": "postgres", "ORDER_DB_DSN": dsn}), &cfg); err != nil {
+	if err := config.Load(env(map[string]string{"OIDC_ISSUER": "http://kc/realms/shop", "ORDER_DB_DRIVER": "postgres", "ORDER_DB_DSN": dsn,
+		"ORDER_CLIENT_SECRET": "hunter2"}), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder
 	slog.New(slog.NewJSONHandler(&out, nil)).Info("starting", "config", config.LogValue(&cfg))
-	if strings.Contains(out.String(), "s3cret") || !strings.Contains(out.String(), `"ORDER_DB_DSN":"***"`) {
+	if strings.Contains(out.String(), "s3cret") || strings.Contains(out.String(), "hunter2") ||
+		!strings.Contains(out.String(), `"ORDER_DB_DSN":"***"`) || !strings.Contains(out.String(), `"ORDER_CLIENT_SECRET":"***"`) {
 		t.Fatalf("log %s", out.String())
 	}
 }
@@ -87,17 +99,20 @@ func TestRunRefusesABadConfigurationBeforeStarting(t *testing.T) {
 // seed catalog to anyone and the orders to a verified shopper.
 func TestBuildWiresAWorkingService(t *testing.T) {
 	iss := testkit.NewIssuer(t)
+	files := newPKI(t).issue(t, "order-service")
 	var cfg Config
 	if err := config.Load(env(map[string]string{
 		"OIDC_ISSUER": iss.URL, "ORDER_DB_DSN": filepath.Join(t.TempDir(), "data", "order.db"),
+		"ORDER_TLS_CA": files.CA, "ORDER_TLS_CERT": files.Cert, "ORDER_TLS_KEY": files.Key, "ORDER_CLIENT_SECRET": "s3cret",
 	}), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	api, closeAll, err := build(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := build(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeAll()
+	defer svc.close()
+	api := svc.public
 	get := func(path, token string) (int, []byte) {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		if token != "" {
@@ -123,5 +138,10 @@ func TestBuildWiresAWorkingService(t *testing.T) {
 	}
 	if status, _ := get("/api/orders", ""); status != 401 {
 		t.Fatalf("anonymous orders %d", status)
+	}
+	// The payment service's token is addressed to this service, so it verifies; a user
+	// route then refuses it for what it is.
+	if status, body := get("/api/orders", iss.Token(t, iss.Service("payment-service", "order-service", "SERVICE"))); status != 403 {
+		t.Fatalf("a service token on a user route: %d %s", status, body)
 	}
 }

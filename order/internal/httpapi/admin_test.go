@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
@@ -114,60 +113,5 @@ func TestProductValidation(t *testing.T) {
 		if resp := e.do(http.MethodGet, "/api/public/products/"+id, "", nil); resp.status != 404 {
 			t.Errorf("GET %s: %s", id, resp)
 		}
-	}
-}
-
-// TestRefundReports: the payment service reports the total refunded so far; a partial
-// refund keeps the order paid, a full one makes it refunded, and repeats change nothing.
-func TestRefundReports(t *testing.T) {
-	r := newRealm(t)
-	e := newEnv(t, r)
-	o := e.createOrder(r.alice, order.Line{ProductID: towelID, Quantity: 2})
-	report := func(body string, want int) orderOf {
-		t.Helper()
-		resp := e.do(http.MethodPost, "/api/orders/"+o.ID+"/refunded", r.admin, body)
-		if resp.status != want {
-			t.Fatalf("%s: %s, want %d", body, resp, want)
-		}
-		var got orderOf
-		if want == 200 {
-			resp.decode(t, &got)
-		} else {
-			resp.problem(t)
-		}
-		return got
-	}
-	report(`{"paymentId":"p","amount":100,"fullyRefunded":false}`, 409) // still pending
-	resp := e.do(http.MethodPost, "/api/orders/"+o.ID+"/pay", r.alice, cardBody(cardApproved))
-	var paid orderOf
-	resp.decode(t, &paid)
-	total := paid.Total.Amount
-	pid := paid.PaymentID
-
-	report(`{"paymentId":"someone-elses","amount":100,"fullyRefunded":false}`, 409)
-	report(`{"paymentId":"`+pid+`","amount":100}`, 422)
-	report(`{"paymentId":"`+pid+`","amount":100,"fullyRefunded":true}`, 422)
-	report(`{"paymentId":"`+pid+`","amount":0,"fullyRefunded":false}`, 422)
-	report(`{"paymentId":"`+pid+`","amount":"100","fullyRefunded":false}`, 400)
-
-	if got := report(`{"paymentId":"`+pid+`","amount":100,"fullyRefunded":false}`, 200); got.Status != "paid" || got.Refunded.Amount != 100 {
-		t.Fatalf("partial: %+v", got)
-	}
-	if got := report(`{"paymentId":"`+pid+`","amount":100,"fullyRefunded":false}`, 200); got.Refunded.Amount != 100 {
-		t.Fatalf("repeat: %+v", got)
-	}
-	full := `{"paymentId":"` + pid + `","amount":` + strconv.FormatInt(total, 10) + `,"fullyRefunded":true}`
-	if got := report(full, 200); got.Status != "refunded" || got.Refunded.Amount != total {
-		t.Fatalf("full: %+v", got)
-	}
-	before := e.snapshot()
-	report(full, 200)
-	if e.snapshot() != before {
-		t.Fatal("a repeated report changed the database")
-	}
-	var log []auditOf
-	e.do(http.MethodGet, "/api/orders/admin/audit", r.admin, nil).decode(t, &log)
-	if len(log) != 2 || log[0].Action != order.ActionOrderRefund || log[1].Action != order.ActionOrderRefund {
-		t.Fatalf("audit %+v: want one entry per change", log)
 	}
 }

@@ -27,8 +27,10 @@ type payRequest struct {
 //     timeout or an unexplained 5xx the retry sends the same key, so a charge that did go
 //     through is replayed, not repeated.
 //   - Declined: 402, the order stays pending. Unavailable, failed or slow: 503/502/504, the
-//     order stays pending. Approved but the order was cancelled meanwhile: 409 (the
-//     payment must be refunded; the error log says which).
+//     order stays pending, its attempt in flight until reconciliation settles it (or the
+//     shopper's retry does, replaying the attempt under the same key). Approved but the
+//     order was cancelled meanwhile: 409 (the payment must be refunded; the error log says
+//     which).
 func (h *handlers) payOrder(c *fiber.Ctx) error {
 	o := loadedOrder(c)
 	var req payRequest
@@ -43,6 +45,12 @@ func (h *handlers) payOrder(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
+	// From here until the outcome is recorded the order awaits its payment. Should that
+	// never happen (a timeout, or this service stopping mid-charge), reconciliation finds
+	// the order by this mark and asks the payment service how the attempt ended.
+	if err := h.store.StartPaymentAttempt(ctx, o.ID); err != nil {
+		return err
+	}
 	pay, err := h.payments.Charge(ctx, payment.Charge{
 		OrderID:        o.ID,
 		Card:           *req.Card,
@@ -66,7 +74,7 @@ func (h *handlers) payOrder(c *fiber.Ctx) error {
 			"request_id", requestID(c), "order", o.ID, "payment", pay.ID, "charged", pay.Amount.Amount, "total", o.Total.Amount)
 		return payment.ErrUpstream
 	}
-	paid, err := h.store.MarkPaid(ctx, o.ID, pay.ID)
+	paid, _, err := h.store.MarkPaid(ctx, o.ID, pay.ID)
 	if errors.Is(err, order.ErrInvalidTransition) || errors.Is(err, order.ErrNotFound) {
 		h.log.Error("payment approved for an order that is no longer payable; it must be refunded",
 			"request_id", requestID(c), "order", o.ID, "payment", pay.ID)

@@ -87,7 +87,8 @@ func TestCheckoutDeclinedThenPaid(t *testing.T) {
 	if declined.Reason != "card_declined" || declined.PaymentID == "" || !strings.Contains(declined.Detail, "card_declined") {
 		t.Fatalf("the decline does not say why: %s", resp.body)
 	}
-	if stored := e.storedOrder(o.ID); stored.Status != order.StatusPending || stored.PaymentAttempts != 1 {
+	// The declined attempt is over: nothing for reconciliation to settle.
+	if stored := e.storedOrder(o.ID); stored.Status != order.StatusPending || stored.PaymentAttempts != 1 || !stored.PaymentStartedAt.IsZero() {
 		t.Fatalf("after a decline: %+v", stored)
 	}
 	resp = e.do(http.MethodPost, "/api/orders/"+o.ID+"/pay", r.alice, cardBody(cardApproved))
@@ -189,7 +190,8 @@ func TestCheckoutSlowPaymentIsNeverChargedTwice(t *testing.T) {
 		t.Fatalf("waited %s for a 150ms timeout", waited)
 	}
 	resp.problem(t)
-	if stored := e.storedOrder(o.ID); stored.Status != order.StatusPending || stored.PaymentAttempts != 0 {
+	// The attempt stays in flight: reconciliation settles it if the shopper never retries.
+	if stored := e.storedOrder(o.ID); stored.Status != order.StatusPending || stored.PaymentAttempts != 0 || stored.PaymentStartedAt.IsZero() {
 		t.Fatalf("after a timeout: %+v", stored)
 	}
 
@@ -206,8 +208,8 @@ func TestCheckoutSlowPaymentIsNeverChargedTwice(t *testing.T) {
 	}
 	var paid orderOf
 	resp.decode(t, &paid)
-	if paid.Status != "paid" {
-		t.Fatalf("order %s", resp.body)
+	if paid.Status != "paid" || !e.storedOrder(o.ID).PaymentStartedAt.IsZero() {
+		t.Fatalf("order %s, attempt still in flight: %v", resp.body, !e.storedOrder(o.ID).PaymentStartedAt.IsZero())
 	}
 }
 

@@ -22,6 +22,7 @@ var errorMap = problem.Map{
 	{Err: order.ErrConcurrentUpdate, Status: http.StatusConflict},
 	{Err: order.ErrIdempotencyGone, Status: http.StatusConflict},
 	{Err: order.ErrPaymentMismatch, Status: http.StatusConflict},
+	{Err: order.ErrDeleted, Status: http.StatusConflict},
 }
 
 // notFoundDetail is the detail of authz.AdminOrOwner's refusal. A missing order is answered

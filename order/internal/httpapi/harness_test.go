@@ -58,7 +58,9 @@ type realm struct {
 func newRealm(t *testing.T) *realm {
 	t.Helper()
 	iss := testkit.NewIssuer(t)
-	v, err := authn.NewVerifier(authn.Config{Issuer: iss.URL, Audience: testkit.Audience})
+	// As in production: tokens addressed to the order service itself verify too, so the
+	// route policies answer a service token with 403.
+	v, err := authn.NewVerifier(authn.Config{Issuer: iss.URL, Audience: testkit.Audience, ExtraAudiences: []string{"order-service"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,9 @@ func newRealm(t *testing.T) *realm {
 	r.admin = iss.Token(t, iss.User(r.adminSub, "ada", "USER", "ADMIN").With(testkit.Claims{"scope": "openid profile admin:read"}))
 	r.adminNoScope = iss.Token(t, iss.User(r.adminSub, "ada", "USER", "ADMIN"))
 	r.wrongAudience = iss.Token(t, iss.User(r.aliceSub, "alice", "USER").With(testkit.Claims{"aud": "payment-service"}))
-	r.service = iss.Token(t, iss.Service("order-service", testkit.Audience, "SERVICE"))
+	// The payment service's own client-credentials token, addressed to this service, as
+	// the realm issues it: scopes basic and roles only, so no username.
+	r.service = iss.Token(t, iss.Service("payment-service", "order-service", "SERVICE").With(testkit.Claims{"preferred_username": nil}))
 	return r
 }
 
@@ -87,6 +91,7 @@ type env struct {
 	dbPath string
 	pay    *fakePayments
 	logs   *syncBuffer
+	log    *slog.Logger // writes to logs
 }
 
 type envOption func(*envConfig)
@@ -123,8 +128,8 @@ func newEnv(t *testing.T, r *realm, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(e.logs, nil))
-	e.api = httpapi.New(httpapi.Deps{Store: e.store, Payments: client, Authenticate: r.verifier.Middleware(log), Logger: log})
+	e.log = slog.New(slog.NewJSONHandler(e.logs, nil))
+	e.api = httpapi.New(httpapi.Deps{Store: e.store, Payments: client, Authenticate: r.verifier.Middleware(e.log), Logger: e.log})
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -148,8 +148,14 @@ func (h *handlers) retireProduct(c *fiber.Ctx) error {
 // auditEntry describes an admin action by the caller of this request.
 func (h *handlers) auditEntry(c *fiber.Ctx, action, target string, details map[string]any) order.AuditEntry {
 	p := principal(c)
+	name := p.Username
+	if name == "" {
+		// A service account's token carries no username (the realm gives service clients
+		// no profile scope); the client is the name a reader recognises.
+		name = p.ClientID
+	}
 	return order.AuditEntry{
-		ActorSubject: p.Subject, ActorUsername: p.Username, Action: action,
+		ActorSubject: p.Subject, ActorUsername: name, Action: action,
 		TargetID: target, Details: details, RequestID: requestID(c),
 	}
 }

@@ -42,9 +42,8 @@ func (h *handlers) routes() []authz.Route {
 		route(fiber.MethodPost, "/api/orders/:id/cancel", ownsOrder, h.cancelOrder),
 		route(fiber.MethodPost, "/api/orders/:id/pay", ownsOrder, h.payOrder),
 		route(fiber.MethodDelete, "/api/orders/:id", ownsOrder, h.deleteOrder),
-		// The payment service reports refunds here. Today with the refunding admin's token;
-		// issue 6 moves it to the payment service's own token over mTLS.
-		route(fiber.MethodPost, "/api/orders/:id/refunded", admin, h.recordRefund),
+		// The payment service's notices (paid, refunded) have no user behind them: they go
+		// to the internal listener (internal.go), never to this table.
 	}
 }
 

@@ -6,13 +6,17 @@ import (
 )
 
 // Actions written to the audit log. Every action an admin takes with the power of the
-// ADMIN role is one of them.
+// ADMIN role is one of them, and so is every change made to an order by another service
+// rather than by its shopper's request.
 const (
 	ActionProductCreate = "product.create"
 	ActionProductUpdate = "product.update"
 	ActionProductRetire = "product.retire"
 	ActionOrderDelete   = "order.delete"
 	ActionOrderRefund   = "order.refund-recorded"
+	// ActionOrderPaymentSettled: an order became paid by an approval its checkout never
+	// recorded, on the payment service's notice or by reconciliation.
+	ActionOrderPaymentSettled = "order.payment-settled"
 )
 
 // AuditEntry is one line of the audit log: who did what to which resource, when, under

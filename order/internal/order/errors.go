@@ -31,6 +31,9 @@ var (
 	ErrIdempotencyGone = errors.New("this Idempotency-Key created an order that has since been deleted")
 	// ErrPaymentMismatch: a refund report names a payment that did not pay this order (409).
 	ErrPaymentMismatch = errors.New("the refund names a payment that did not pay this order")
+	// ErrDeleted: a report from the payment service names an order that has been deleted
+	// (409): final, unlike an unknown order, so its sender stops retrying.
+	ErrDeleted = errors.New("the order has been deleted")
 )
 
 // FieldError names one invalid field of a request, by its path in the request body

@@ -173,8 +173,12 @@ type Order struct {
 	// (declined, failed, refused as invalid). It names the Idempotency-Key of the next
 	// charge (see PaymentKey).
 	PaymentAttempts int
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// PaymentStartedAt is when the current charge attempt was last sent to the payment
+	// service; zero when no attempt is in flight. An order pending with an attempt in flight
+	// long after that is one whose checkout lost the answer: reconciliation settles it.
+	PaymentStartedAt time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // PaymentKey is the Idempotency-Key of the order's current charge attempt. It changes only
@@ -189,6 +193,17 @@ func (o *Order) PaymentKey() string {
 func (o *Order) CheckPayable() error {
 	if !o.Status.CanBecome(StatusPaid) {
 		return TransitionError(o.Status, StatusPaid)
+	}
+	return nil
+}
+
+// CheckPaidAmount refuses to record a payment of another amount than the order's total as
+// paying it: the payment service charges the total it reads from this service, so any
+// other amount means the two disagree about the order, which a person must look into.
+func (o *Order) CheckPaidAmount(m Money) error {
+	if m != o.Total {
+		return &ValidationError{Fields: []FieldError{{Field: "amount",
+			Message: "must be the order's total, " + strconv.FormatInt(o.Total.Amount, 10) + " " + o.Total.Currency}}}
 	}
 	return nil
 }

@@ -1,5 +1,7 @@
 // Package payment is the order service's client of the payment service: it charges an order
-// on behalf of the shopper whose request it is serving.
+// on behalf of the shopper whose request it is serving (Client, on the payment service's
+// public API), and it reads an order's payments as the order service itself, for the
+// reconciliation (Lookup, on the internal listener, see lookup.go).
 //
 // The shopper's own access token is propagated unchanged (JWT propagation), so the payment
 // service applies its rules to the real caller and reads the order, and so its amount,

@@ -43,6 +43,23 @@ func migrations() []*gormigrate.Migration {
 				return tx.Where("id IN ?", ids).Delete(&productV1{}).Error
 			},
 		},
+		{
+			// Issue 6: when a charge attempt went out, so that reconciliation can find the
+			// orders whose checkout never learned the outcome.
+			ID: "202607100003_payment_started_at",
+			Migrate: func(tx *gorm.DB) error {
+				if err := tx.Migrator().AddColumn(&orderV3{}, "PaymentStartedAt"); err != nil {
+					return err
+				}
+				return tx.Migrator().CreateIndex(&orderV3{}, "idx_orders_payment_started")
+			},
+			Rollback: func(tx *gorm.DB) error {
+				if err := tx.Migrator().DropIndex(&orderV3{}, "idx_orders_payment_started"); err != nil {
+					return err
+				}
+				return tx.Migrator().DropColumn(&orderV3{}, "PaymentStartedAt")
+			},
+		},
 	}
 }
 
@@ -141,6 +158,13 @@ type auditEntryV1 struct {
 }
 
 func (auditEntryV1) TableName() string { return "audit_log" }
+
+// orderV3 is what migration 202607100003 adds to the orders table.
+type orderV3 struct {
+	PaymentStartedAt *time.Time `gorm:"index:idx_orders_payment_started"`
+}
+
+func (orderV3) TableName() string { return "orders" }
 
 // seedCatalogV1 is the catalog a new shop opens with, so it is never empty. Its ids are
 // fixed, so demos and end-to-end tests can name a product.

@@ -34,19 +34,20 @@ func (r productRow) domain() order.Product {
 }
 
 type orderRow struct {
-	ID              string
-	UserID          string
-	IdempotencyKey  *string
-	RequestHash     string
-	Customer        string
-	Status          string
-	Currency        string
-	TotalAmount     int64
-	RefundedAmount  int64
-	PaymentID       *string
-	PaymentAttempts int
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	ID               string
+	UserID           string
+	IdempotencyKey   *string
+	RequestHash      string
+	Customer         string
+	Status           string
+	Currency         string
+	TotalAmount      int64
+	RefundedAmount   int64
+	PaymentID        *string
+	PaymentAttempts  int
+	PaymentStartedAt *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 	// DeletedAt makes GORM leave deleted orders out of every query unless Unscoped.
 	DeletedAt gorm.DeletedAt
 
@@ -66,6 +67,9 @@ func (r orderRow) domain() order.Order {
 	}
 	if r.PaymentID != nil {
 		o.PaymentID = *r.PaymentID
+	}
+	if r.PaymentStartedAt != nil {
+		o.PaymentStartedAt = r.PaymentStartedAt.UTC()
 	}
 	for i, it := range r.Items {
 		o.Items[i] = order.Item{

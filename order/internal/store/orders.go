@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -166,6 +167,17 @@ func loadOrder(db *gorm.DB, id string) (order.Order, error) {
 	return r.domain(), nil
 }
 
+// Deleted reports whether id names an order that has been deleted. Reads leave deleted
+// orders out; the payment service's reports about one need to tell it from an unknown id.
+func (s *Store) Deleted(ctx context.Context, id string) (bool, error) {
+	if !order.ValidID(id) {
+		return false, nil
+	}
+	var n int64
+	err := s.db.WithContext(ctx).Unscoped().Model(&orderRow{}).Where("id = ? AND deleted_at IS NOT NULL", id).Count(&n).Error
+	return n > 0, err
+}
+
 // OrdersOf lists one user's orders, newest first. The owner is part of the query itself,
 // so no later filtering step can forget it.
 func (s *Store) OrdersOf(ctx context.Context, userID string, p Page) ([]order.Order, error) {
@@ -263,15 +275,41 @@ func moveStatus(tx *gorm.DB, id string, from, to order.Status, extra map[string]
 	return order.TransitionError(now.Status, to)
 }
 
+// StartPaymentAttempt records that the order's current charge attempt is being sent to the
+// payment service now. Until the attempt ends (MarkPaid, NextPaymentAttempt) the order
+// awaits its payment's outcome: if the checkout never learns it (a timeout, or this
+// service stopping between charge and update), reconciliation asks the payment service
+// after a grace period (AwaitingPayment). Only a pending order can start an attempt; any
+// other is order.ErrInvalidTransition, so it is never sent to be charged.
+func (s *Store) StartPaymentAttempt(ctx context.Context, id string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&orderRow{}).Where("id = ? AND status = ?", id, string(order.StatusPending)).
+			UpdateColumn("payment_started_at", now())
+		if res.Error != nil || res.RowsAffected == 1 {
+			return res.Error
+		}
+		cur, err := loadOrder(tx, id)
+		if err != nil {
+			return err
+		}
+		return order.TransitionError(cur.Status, order.StatusPaid)
+	})
+}
+
 // MarkPaid records an approved payment: pending -> paid with its payment id, only if the
-// order is still pending. An order cancelled while the charge was in flight is
-// order.ErrInvalidTransition (the payment must then be refunded). Marking an order paid
-// again with the same payment id succeeds, so a retried checkout is harmless.
-func (s *Store) MarkPaid(ctx context.Context, id, paymentID string) (o order.Order, err error) {
+// order is still pending, and the attempt is over. An order cancelled while the charge was
+// in flight is order.ErrInvalidTransition (the payment must then be refunded). An order
+// this payment already paid (refunded since or not) is returned as it is with changed
+// false: the checkout, the payment service's notice and reconciliation may all report the
+// same approval, and only the first one changes anything.
+func (s *Store) MarkPaid(ctx context.Context, id, paymentID string) (o order.Order, changed bool, err error) {
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		err := moveStatus(tx, id, order.StatusPending, order.StatusPaid, map[string]any{"payment_id": paymentID})
+		err := moveStatus(tx, id, order.StatusPending, order.StatusPaid, map[string]any{
+			"payment_id": paymentID, "payment_started_at": nil,
+		})
 		if errors.Is(err, order.ErrInvalidTransition) {
-			if cur, lerr := loadOrder(tx, id); lerr == nil && cur.Status == order.StatusPaid && cur.PaymentID == paymentID {
+			if cur, lerr := loadOrder(tx, id); lerr == nil && cur.PaymentID == paymentID &&
+				(cur.Status == order.StatusPaid || cur.Status == order.StatusRefunded) {
 				o = cur
 				return nil
 			}
@@ -279,10 +317,24 @@ func (s *Store) MarkPaid(ctx context.Context, id, paymentID string) (o order.Ord
 		if err != nil {
 			return err
 		}
+		changed = true
 		o, err = loadOrder(tx, id)
 		return err
 	})
-	return o, err
+	return o, changed, err
+}
+
+// SettlePaid records an approved payment the checkout did not record (MarkPaid) and, when
+// that changed the order, writes entry to the audit log in the same transaction: a
+// settlement happens once, however many reports of it arrive, and is audited once.
+func (s *Store) SettlePaid(ctx context.Context, id, paymentID string, entry order.AuditEntry) (o order.Order, changed bool, err error) {
+	err = s.Tx(ctx, func(tx *Store) error {
+		if o, changed, err = tx.MarkPaid(ctx, id, paymentID); err != nil || !changed {
+			return err
+		}
+		return tx.Audit(ctx, entry)
+	})
+	return o, changed, err
 }
 
 // NextPaymentAttempt moves the order on from payment attempt `after` once that attempt
@@ -292,7 +344,40 @@ func (s *Store) MarkPaid(ctx context.Context, id, paymentID string) (o order.Ord
 func (s *Store) NextPaymentAttempt(ctx context.Context, id string, after int) error {
 	return s.db.WithContext(ctx).Model(&orderRow{}).
 		Where("id = ? AND status = ? AND payment_attempts = ?", id, string(order.StatusPending), after).
-		UpdateColumn("payment_attempts", gorm.Expr("payment_attempts + 1")).Error
+		UpdateColumns(map[string]any{"payment_attempts": gorm.Expr("payment_attempts + 1"), "payment_started_at": nil}).Error
+}
+
+// AwaitingPayment lists up to limit pending orders whose charge attempt started at or
+// before startedBefore and has not ended, oldest attempt first: the orders reconciliation
+// settles.
+func (s *Store) AwaitingPayment(ctx context.Context, startedBefore time.Time, limit int) ([]order.Order, error) {
+	db := s.db.WithContext(ctx).
+		Where("status = ? AND payment_started_at IS NOT NULL AND payment_started_at <= ?", string(order.StatusPending), startedBefore.UTC()).
+		Order("payment_started_at, id").Limit(limit)
+	var rows []orderRow
+	if err := db.Preload("Items", byPosition).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]order.Order, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// CloseStalledAttempt ends a charge attempt that reconciliation found charged nothing
+// (declined, failed, or never reached the payment service), so the shopper can pay again
+// under a new Idempotency-Key. It is a compare-and-set on the attempt and on its start:
+// closed only while the order is still pending on attempt `attempt`, started at or before
+// startedBefore. A concurrent reconciliation, an outcome the checkout recorded meanwhile
+// or a checkout that sent the attempt again since all leave it alone; closed reports
+// whether this call closed it.
+func (s *Store) CloseStalledAttempt(ctx context.Context, id string, attempt int, startedBefore time.Time) (closed bool, err error) {
+	res := s.db.WithContext(ctx).Model(&orderRow{}).
+		Where("id = ? AND status = ? AND payment_attempts = ? AND payment_started_at IS NOT NULL AND payment_started_at <= ?",
+			id, string(order.StatusPending), attempt, startedBefore.UTC()).
+		UpdateColumns(map[string]any{"payment_attempts": gorm.Expr("payment_attempts + 1"), "payment_started_at": nil})
+	return res.RowsAffected == 1, res.Error
 }
 
 // DeleteOrder soft-deletes an order: it disappears from every read but stays in the

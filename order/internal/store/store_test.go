@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "github.com/glebarez/go-sqlite" // database/sql driver "sqlite", to tamper with a database behind the store's back
 	"github.com/google/uuid"
@@ -480,14 +481,14 @@ func TestCancelReleasesStockOnce(t *testing.T) {
 func TestStatusMovesOnlyAlongTheLifecycle(t *testing.T) {
 	contract(t, func(t *testing.T, s *store.Store) {
 		o := create(t, s, "alice", order.Line{ProductID: towel, Quantity: 1})
-		paid, err := s.MarkPaid(ctx, o.ID, "pay-1")
-		if err != nil || paid.Status != order.StatusPaid || paid.PaymentID != "pay-1" {
-			t.Fatalf("mark paid: %+v, %v", paid, err)
+		paid, changed, err := s.MarkPaid(ctx, o.ID, "pay-1")
+		if err != nil || !changed || paid.Status != order.StatusPaid || paid.PaymentID != "pay-1" {
+			t.Fatalf("mark paid: %+v, %v, %v", paid, changed, err)
 		}
-		if again, err := s.MarkPaid(ctx, o.ID, "pay-1"); err != nil || again.Status != order.StatusPaid {
-			t.Fatalf("marking paid again with the same payment: %+v, %v", again, err)
+		if again, changed, err := s.MarkPaid(ctx, o.ID, "pay-1"); err != nil || changed || again.Status != order.StatusPaid {
+			t.Fatalf("marking paid again with the same payment: %+v, %v, %v", again, changed, err)
 		}
-		if _, err := s.MarkPaid(ctx, o.ID, "pay-2"); !errors.Is(err, order.ErrInvalidTransition) {
+		if _, _, err := s.MarkPaid(ctx, o.ID, "pay-2"); !errors.Is(err, order.ErrInvalidTransition) {
 			t.Fatalf("a second payment: %v", err)
 		}
 		if _, err := s.CancelOrder(ctx, o.ID); !errors.Is(err, order.ErrInvalidTransition) {
@@ -498,7 +499,7 @@ func TestStatusMovesOnlyAlongTheLifecycle(t *testing.T) {
 		if _, err := s.CancelOrder(ctx, c.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.MarkPaid(ctx, c.ID, "pay-3"); !errors.Is(err, order.ErrInvalidTransition) {
+		if _, _, err := s.MarkPaid(ctx, c.ID, "pay-3"); !errors.Is(err, order.ErrInvalidTransition) {
 			t.Fatalf("pay a cancelled order: %v", err)
 		}
 		if got, _ := s.Order(ctx, c.ID); got.Status != order.StatusCancelled || got.PaymentID != "" {
@@ -518,7 +519,7 @@ func TestCancelRacesPayment(t *testing.T) {
 					_, err := s.CancelOrder(ctx, o.ID)
 					return err
 				}
-				_, err := s.MarkPaid(ctx, o.ID, "pay-"+o.ID)
+				_, _, err := s.MarkPaid(ctx, o.ID, "pay-"+o.ID)
 				return err
 			})
 			got, _ := s.Order(ctx, o.ID)
@@ -554,6 +555,147 @@ func TestNextPaymentAttemptMovesOnce(t *testing.T) {
 	})
 }
 
+// TestAPaymentAttemptAwaitsItsOutcome: an order is awaiting a payment outcome from the
+// moment its charge goes out until the outcome is recorded, whichever way it ends.
+func TestAPaymentAttemptAwaitsItsOutcome(t *testing.T) {
+	contract(t, func(t *testing.T, s *store.Store) {
+		awaiting := func() []string {
+			t.Helper()
+			var ids []string
+			for _, o := range must(s.AwaitingPayment(ctx, time.Now().Add(time.Hour), 100)) {
+				ids = append(ids, o.ID)
+			}
+			return ids
+		}
+		approved := create(t, s, "alice", order.Line{ProductID: towel, Quantity: 1})
+		declined := create(t, s, "alice", order.Line{ProductID: towel, Quantity: 1})
+		lost := create(t, s, "alice", order.Line{ProductID: towel, Quantity: 1})
+		create(t, s, "alice", order.Line{ProductID: towel, Quantity: 1}) // never sent to be charged
+		for _, o := range []order.Order{approved, declined, lost} {
+			if err := s.StartPaymentAttempt(ctx, o.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := awaiting(); len(got) != 3 {
+			t.Fatalf("awaiting %v, want the three sent", got)
+		}
+		if got := must(s.AwaitingPayment(ctx, time.Now().Add(-time.Hour), 100)); len(got) != 0 {
+			t.Fatalf("attempts younger than the cutoff are listed: %+v", got)
+		}
+		if got := stored(t, s, lost.ID); got.PaymentStartedAt.IsZero() || time.Since(got.PaymentStartedAt) > time.Minute {
+			t.Fatalf("attempt started at %v", got.PaymentStartedAt)
+		}
+		if _, _, err := s.MarkPaid(ctx, approved.ID, "pay-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.NextPaymentAttempt(ctx, declined.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := awaiting(); len(got) != 1 || got[0] != lost.ID {
+			t.Fatalf("awaiting %v, want only the lost one", got)
+		}
+
+		cancelled := create(t, s, "alice", order.Line{ProductID: towel, Quantity: 1})
+		if _, err := s.CancelOrder(ctx, cancelled.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.StartPaymentAttempt(ctx, cancelled.ID); !errors.Is(err, order.ErrInvalidTransition) {
+			t.Fatalf("a cancelled order's attempt: %v", err)
+		}
+		if err := s.StartPaymentAttempt(ctx, uuid.NewString()); !errors.Is(err, order.ErrNotFound) {
+			t.Fatalf("an unknown order's attempt: %v", err)
+		}
+	})
+}
+
+// TestConcurrentSettlementsPayOnce: several reports of the same approval (the checkout, the
+// payment service's notice, reconciliations) arrive together; the order is paid once, by
+// that payment, and the settlement audited once.
+func TestConcurrentSettlementsPayOnce(t *testing.T) {
+	contract(t, func(t *testing.T, s *store.Store) {
+		o := create(t, s, "alice", order.Line{ProductID: towel, Quantity: 1})
+		if err := s.StartPaymentAttempt(ctx, o.ID); err != nil {
+			t.Fatal(err)
+		}
+		const n = 6
+		changed := make([]bool, n)
+		errs := race(n, func(i int) error {
+			var err error
+			_, changed[i], err = s.SettlePaid(ctx, o.ID, "pay-1", order.AuditEntry{ActorSubject: "order-service",
+				Action: order.ActionOrderPaymentSettled, TargetID: o.ID, Details: map[string]any{"attempt": i}})
+			return err
+		})
+		won := 0
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("settlement %d: %v", i, errs[i])
+			}
+			if changed[i] {
+				won++
+			}
+		}
+		got := stored(t, s, o.ID)
+		if won != 1 || got.Status != order.StatusPaid || got.PaymentID != "pay-1" || !got.PaymentStartedAt.IsZero() {
+			t.Fatalf("%d settlements changed the order, now %+v", won, got)
+		}
+		if log := must(s.AuditLog(ctx, store.Page{})); len(log) != 1 {
+			t.Fatalf("%d audit entries, want 1", len(log))
+		}
+		if _, _, err := s.SettlePaid(ctx, o.ID, "pay-2", order.AuditEntry{Action: order.ActionOrderPaymentSettled}); !errors.Is(err, order.ErrInvalidTransition) {
+			t.Fatalf("another payment for a paid order: %v", err)
+		}
+		if len(must(s.AuditLog(ctx, store.Page{}))) != 1 {
+			t.Fatal("a refused settlement was audited")
+		}
+	})
+}
+
+// TestConcurrentClosesMoveTheAttemptOnce: two reconciliations close the same stalled
+// attempt together; it moves on by one. An attempt sent again after the cutoff, or one
+// that already moved on, is left alone.
+func TestConcurrentClosesMoveTheAttemptOnce(t *testing.T) {
+	contract(t, func(t *testing.T, s *store.Store) {
+		o := create(t, s, "alice", order.Line{ProductID: towel, Quantity: 1})
+		if err := s.StartPaymentAttempt(ctx, o.ID); err != nil {
+			t.Fatal(err)
+		}
+		cutoff := time.Now().Add(time.Second)
+		closed := make([]bool, 4)
+		errs := race(len(closed), func(i int) error {
+			var err error
+			closed[i], err = s.CloseStalledAttempt(ctx, o.ID, 0, cutoff)
+			return err
+		})
+		won := 0
+		for i := range closed {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			if closed[i] {
+				won++
+			}
+		}
+		got := stored(t, s, o.ID)
+		if won != 1 || got.PaymentAttempts != 1 || !got.PaymentStartedAt.IsZero() || got.Status != order.StatusPending {
+			t.Fatalf("%d closes won; order %+v", won, got)
+		}
+		if c, err := s.CloseStalledAttempt(ctx, o.ID, 0, cutoff); err != nil || c {
+			t.Fatalf("closing an attempt that moved on: %v %v", c, err)
+		}
+		// The shopper pays again: attempt 1 goes out after the cutoff a reconciliation
+		// computed, which must not close it.
+		if err := s.StartPaymentAttempt(ctx, o.ID); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := s.CloseStalledAttempt(ctx, o.ID, 1, time.Now().Add(-time.Minute)); err != nil || c {
+			t.Fatalf("closing an attempt sent after the cutoff: %v %v", c, err)
+		}
+		if got := stored(t, s, o.ID); got.PaymentAttempts != 1 || got.PaymentStartedAt.IsZero() {
+			t.Fatalf("the new attempt was touched: %+v", got)
+		}
+	})
+}
+
 func TestDeleteOrder(t *testing.T) {
 	contract(t, func(t *testing.T, s *store.Store) {
 		stock := product(t, s, towel).Stock
@@ -573,7 +715,7 @@ func TestDeleteOrder(t *testing.T) {
 		}
 
 		paid := create(t, s, "alice", order.Line{ProductID: towel, Quantity: 1})
-		if _, err := s.MarkPaid(ctx, paid.ID, "pay-1"); err != nil {
+		if _, _, err := s.MarkPaid(ctx, paid.ID, "pay-1"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.DeleteOrder(ctx, paid.ID, false); !errors.Is(err, order.ErrInvalidTransition) {
@@ -603,6 +745,14 @@ func TestDeleteOrder(t *testing.T) {
 		if product(t, s, towel).Stock != stock-1 {
 			t.Fatal("deleting a cancelled order released its stock a second time")
 		}
+
+		// Deleted is not unknown: the payment service's reports about it are final.
+		live := create(t, s, "bob", order.Line{ProductID: towel, Quantity: 1})
+		for id, want := range map[string]bool{pending.ID: true, paid.ID: true, live.ID: false, uuid.NewString(): false, "nope": false} {
+			if got, err := s.Deleted(ctx, id); err != nil || got != want {
+				t.Fatalf("Deleted(%s) = %v, %v; want %v", id, got, err, want)
+			}
+		}
 	})
 }
 
@@ -613,7 +763,7 @@ func TestRecordRefund(t *testing.T) {
 		if _, _, err := s.RecordRefund(ctx, o.ID, "pay-1", total, true); !errors.Is(err, order.ErrInvalidTransition) {
 			t.Fatalf("refund of a pending order: %v", err)
 		}
-		if _, err := s.MarkPaid(ctx, o.ID, "pay-1"); err != nil {
+		if _, _, err := s.MarkPaid(ctx, o.ID, "pay-1"); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := s.RecordRefund(ctx, o.ID, "pay-other", 100, false); !errors.Is(err, order.ErrPaymentMismatch) {
@@ -647,7 +797,7 @@ func TestListsFilterByOwnerInTheQuery(t *testing.T) {
 		a1 := create(t, s, "alice", order.Line{ProductID: towel, Quantity: 1})
 		a2 := create(t, s, "alice", order.Line{ProductID: mug, Quantity: 1})
 		b1 := create(t, s, "bob", order.Line{ProductID: towel, Quantity: 1})
-		if _, err := s.MarkPaid(ctx, a2.ID, "pay-1"); err != nil {
+		if _, _, err := s.MarkPaid(ctx, a2.ID, "pay-1"); err != nil {
 			t.Fatal(err)
 		}
 		mine := assertOrders(t, s, "alice", 2)
@@ -732,4 +882,14 @@ func TestAuditCommitsAndRollsBackWithItsAction(t *testing.T) {
 			t.Fatalf("audit entry %+v", got)
 		}
 	})
+}
+
+// stored reads an order back, failing the test if it cannot.
+func stored(t *testing.T, s *store.Store, id string) order.Order {
+	t.Helper()
+	o, err := s.Order(ctx, id)
+	if err != nil {
+		t.Fatalf("order %s: %v", id, err)
+	}
+	return o
 }

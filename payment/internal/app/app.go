@@ -1,17 +1,21 @@
 // Package app wires the payment service together: configuration, database, token
-// verification, the order service client, the card processor, the outbox relay and the HTTP
-// server.
+// verification, the order service clients, the card processor, the outbox relay, and the
+// two HTTP listeners (the public API, and the internal one behind mutual TLS).
 package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
-	"sync"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/sync/errgroup"
 
 	"example.com/shop/payment/internal/httpapi"
 	"example.com/shop/payment/internal/orders"
@@ -21,10 +25,13 @@ import (
 	"example.com/shop/payment/internal/store"
 	"example.com/shop/platform/authn"
 	"example.com/shop/platform/config"
+	"example.com/shop/platform/mtls"
 	"example.com/shop/platform/server"
+	"example.com/shop/platform/svcauth"
 )
 
-// Config is the payment service's configuration, from environment variables.
+// Config is the payment service's configuration, from environment variables (each may also
+// be given as NAME_FILE).
 type Config struct {
 	Addr         string        `env:"PAYMENT_ADDR" default:":8082"`
 	DBDriver     string        `env:"PAYMENT_DB_DRIVER" default:"sqlite"`
@@ -34,6 +41,25 @@ type Config struct {
 	Audience     string        `env:"OIDC_AUDIENCE" default:"shop-api"`
 	OrderURL     string        `env:"PAYMENT_ORDER_URL" default:"http://localhost:8081"`
 	OrderTimeout time.Duration `env:"PAYMENT_ORDER_TIMEOUT" default:"5s"`
+
+	// InternalAddr is the internal listener: mutual TLS, for calls other services make
+	// with no user behind them.
+	InternalAddr string `env:"PAYMENT_INTERNAL_ADDR" default:":8443"`
+	// TLSCA, TLSCert and TLSKey are PEM files: the internal CA, this service's certificate
+	// (SPIFFE id spiffe://shop/payment-service) and its key. Renewed files are picked up
+	// without a restart.
+	TLSCA   string `env:"PAYMENT_TLS_CA" default:"certs/ca.pem"`
+	TLSCert string `env:"PAYMENT_TLS_CERT" default:"certs/payment-service.pem"`
+	TLSKey  string `env:"PAYMENT_TLS_KEY" default:"certs/payment-service-key.pem"`
+	// ClientID and ClientSecret are the payment service's own Keycloak client (client
+	// credentials). ClientID is also the audience of tokens addressed to this service.
+	ClientID     string `env:"PAYMENT_CLIENT_ID" default:"payment-service"`
+	ClientSecret string `env:"PAYMENT_CLIENT_SECRET" required:"true" secret:"true"`
+	// TokenURL is Keycloak's token endpoint; found by discovery (OIDC_DISCOVERY_URL, else
+	// OIDC_ISSUER) when empty.
+	TokenURL string `env:"PAYMENT_TOKEN_URL"`
+	// OrderInternalURL is the order service's internal listener, where notices go.
+	OrderInternalURL string `env:"PAYMENT_ORDER_INTERNAL_URL" default:"https://localhost:8444"`
 }
 
 // Validate implements config.Validator.
@@ -42,13 +68,17 @@ func (c *Config) Validate() []error {
 	if c.DBDriver != store.DriverSQLite && c.DBDriver != store.DriverPostgres {
 		errs = append(errs, fmt.Errorf("PAYMENT_DB_DRIVER = %q: must be sqlite or postgres", c.DBDriver))
 	}
-	for name, v := range map[string]string{"OIDC_ISSUER": c.Issuer, "OIDC_DISCOVERY_URL": c.DiscoveryURL, "PAYMENT_ORDER_URL": c.OrderURL} {
+	for name, v := range map[string]string{"OIDC_ISSUER": c.Issuer, "OIDC_DISCOVERY_URL": c.DiscoveryURL,
+		"PAYMENT_ORDER_URL": c.OrderURL, "PAYMENT_TOKEN_URL": c.TokenURL} {
 		if v == "" {
 			continue
 		}
 		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("%s = %q: must be an absolute http(s) URL", name, v))
 		}
+	}
+	if u, err := url.Parse(c.OrderInternalURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("PAYMENT_ORDER_INTERNAL_URL = %q: must be an absolute https URL", c.OrderInternalURL))
 	}
 	if c.OrderTimeout <= 0 {
 		errs = append(errs, errors.New("PAYMENT_ORDER_TIMEOUT must be positive"))
@@ -65,35 +95,90 @@ func Run(ctx context.Context, getenv func(string) string) error {
 	}
 	log.Info("starting", "config", config.LogValue(&cfg))
 
-	db, err := store.Open(ctx, store.Options{Driver: cfg.DBDriver, DSN: cfg.DBDSN, Logger: log})
+	svc, err := build(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	verifier, err := authn.NewVerifier(authn.Config{Issuer: cfg.Issuer, DiscoveryURL: cfg.DiscoveryURL, Audience: cfg.Audience})
+	defer svc.close()
+	if n, err := svc.store.PendingNotices(ctx); err == nil && n > 0 {
+		log.Warn("notices waiting for the order service", "pending", n)
+	}
+	public, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
+	}
+	internal, err := net.Listen("tcp", cfg.InternalAddr)
+	if err != nil {
+		public.Close()
+		return err
+	}
+	return svc.serve(ctx, public, internal)
+}
+
+// service is the payment service assembled from its configuration.
+type service struct {
+	public   *fiber.App
+	internal *fiber.App
+	identity *mtls.Identity
+	relay    *outbox.Relay
+	store    *store.Store
+}
+
+// build assembles the service from cfg: it opens (and migrates) the database and loads the
+// service's certificate. Nothing listens yet.
+func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) {
+	identity, err := mtls.Load(mtls.Files{CA: cfg.TLSCA, Cert: cfg.TLSCert, Key: cfg.TLSKey})
+	if err != nil {
+		return nil, err
+	}
+	// Tokens addressed to the payment service itself (the order service's client-
+	// credentials tokens) verify here too; the routes' policies then tell a service from a
+	// user, answering 403 to the wrong kind of caller rather than 401.
+	verifier, err := authn.NewVerifier(authn.Config{Issuer: cfg.Issuer, DiscoveryURL: cfg.DiscoveryURL,
+		Audience: cfg.Audience, ExtraAudiences: []string{cfg.ClientID}})
+	if err != nil {
+		return nil, err
 	}
 	orderClient, err := orders.New(cfg.OrderURL, cfg.OrderTimeout)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	relay := outbox.New(db, orderClient, outbox.Options{Logger: log})
+	notices, err := orders.NewNotices(cfg.OrderInternalURL,
+		svcauth.NewClient(identity, serviceTokens(ctx, cfg), cfg.OrderTimeout))
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, store.Options{Driver: cfg.DBDriver, DSN: cfg.DBDSN, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	relay := outbox.New(db, notices, outbox.Options{Logger: log})
 	svc := payment.NewService(payment.Deps{
 		Store: db, Orders: orderClient, Processor: processor.Simulated{}, Notifier: relay, Logger: log,
 	})
-	app := httpapi.New(httpapi.Options{
-		Service: svc, Authenticate: verifier.Middleware(log), Logger: log,
-		Ready: map[string]server.Check{"database": db.Ping, "token keys": verifier.Ready},
-	})
-
-	// The relay stops with the server, before the database closes.
-	relayCtx, stopRelay := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { relay.Run(relayCtx) })
-	defer func() { stopRelay(); wg.Wait() }()
-	if n, err := db.PendingNotices(ctx); err == nil && n > 0 {
-		log.Warn("refund notices waiting for the order service", "pending", n)
-	}
-	return server.ListenAndServe(ctx, app, cfg.Addr)
+	return &service{
+		public: httpapi.New(httpapi.Options{
+			Service: svc, Authenticate: verifier.Middleware(log), Logger: log,
+			Ready: map[string]server.Check{"database": db.Ping, "token keys": verifier.Ready},
+		}),
+		internal: httpapi.NewInternal(httpapi.InternalOptions{Service: svc, Authenticate: verifier.Middleware(log), Logger: log}),
+		identity: identity,
+		relay:    relay,
+		store:    db,
+	}, nil
 }
+
+// serve runs both listeners and the outbox relay until ctx is cancelled or one of them
+// fails, then stops the others. The internal listener speaks TLS 1.3 only and requires a
+// client certificate from the internal CA.
+func (s *service) serve(ctx context.Context, public, internal net.Listener) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return server.Serve(ctx, s.public, public) })
+	g.Go(func() error {
+		return server.Serve(ctx, s.internal, tls.NewListener(internal, s.identity.ServerConfig()))
+	})
+	g.Go(func() error { s.relay.Run(ctx); return nil })
+	return g.Wait()
+}
+
+func (s *service) close() { _ = s.store.Close() }

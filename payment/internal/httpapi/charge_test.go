@@ -387,3 +387,36 @@ func TestCardDataNeverReachesLogsOrTheDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovalsAreReportedToTheOrderService: an approved charge leaves a paid notice in the
+// outbox, so the order service learns of it even when the charge's answer never reaches
+// it; declines, processor failures and replays leave none.
+func TestApprovalsAreReportedToTheOrderService(t *testing.T) {
+	e := newTestEnv(t)
+	declined := e.orders.add(aliceSub, "pending", 1999)
+	for _, number := range []string{processor.CardDeclined, processor.CardProcessorError} {
+		if r := e.charge(owner, declined, number, uuid.NewString()); r.status < 400 {
+			t.Fatalf("%s: %d", number, r.status)
+		}
+	}
+	order := e.orders.add(aliceSub, "pending", 2599)
+	r := e.call(req{method: "POST", path: "/api/payments", as: owner, key: "k-1", body: chargeJSON(order, processor.CardApproved),
+		header: map[string]string{"X-Request-Id": "checkout-7"}})
+	if r.status != http.StatusCreated {
+		t.Fatalf("charge: %d %s", r.status, r.body)
+	}
+	replay := e.call(req{method: "POST", path: "/api/payments", as: owner, key: "k-1", body: chargeJSON(order, processor.CardApproved)})
+	if replay.status != http.StatusOK && replay.status != http.StatusCreated {
+		t.Fatalf("replay: %d %s", replay.status, replay.body)
+	}
+	if n := e.relay.Flush(t.Context()); n != 1 {
+		t.Fatalf("delivered %d notices, want the approval's only", n)
+	}
+	got := e.orders.received()
+	id := r.json(t)["id"].(string)
+	want := fmt.Sprint(map[string]any{"paymentId": id, "amount": map[string]any{"amount": 2599.0, "currency": "EUR"}})
+	if len(got) != 1 || got[0].kind != "paid" || got[0].orderID != order || fmt.Sprint(got[0].body) != want ||
+		got[0].header.Get("Idempotency-Key") != "paid-"+id || got[0].header.Get("X-Request-Id") != "checkout-7" {
+		t.Fatalf("notice %+v\nwant body %s", got, want)
+	}
+}

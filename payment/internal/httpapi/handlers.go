@@ -55,7 +55,7 @@ func actor(c *fiber.Ctx) (payment.Actor, error) {
 	token, _ := authn.BearerToken(c)
 	return payment.Actor{
 		Subject: p.Subject, Username: p.Username, Admin: p.HasRole(authz.RoleAdmin),
-		Credential: payment.Credential{Token: token, Expiry: p.Expiry},
+		Credential: payment.Credential{Token: token},
 		RequestID:  requestID(c),
 	}, nil
 }

@@ -25,6 +25,7 @@ import (
 	_ "github.com/glebarez/go-sqlite" // database/sql driver to read the store's tables directly
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
+	"golang.org/x/oauth2"
 
 	"example.com/shop/payment/internal/httpapi"
 	"example.com/shop/payment/internal/orders"
@@ -74,7 +75,8 @@ func tokens(t *testing.T, iss *testkit.Issuer) map[caller]string {
 		otherShopper:  iss.Token(t, iss.User(bobSub, "bob", "USER")),
 		admin:         iss.Token(t, iss.User(adaSub, "ada", "USER", "ADMIN").With(testkit.Claims{"scope": "openid profile admin:read"})),
 		adminNoScope:  iss.Token(t, iss.User(adaSub, "ada", "USER", "ADMIN")),
-		serviceAcct:   iss.Token(t, iss.Service("order-service", testkit.Audience, "SERVICE")),
+		// The order service's own client-credentials token, addressed to this service.
+		serviceAcct: iss.Token(t, iss.Service("order-service", "payment-service", "SERVICE")),
 	}
 }
 
@@ -119,6 +121,7 @@ func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 type env struct {
 	t      *testing.T
 	app    *fiber.App
+	svc    *payment.Service
 	store  *store.Store
 	dbPath string
 	orders *fakeOrders
@@ -148,7 +151,9 @@ func newEnv(t *testing.T, iss *testkit.Issuer, toks map[caller]string, opts ...f
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	verifier, err := authn.NewVerifier(authn.Config{Issuer: iss.URL, Audience: testkit.Audience})
+	// As in production: tokens addressed to the payment service itself verify too, so the
+	// route policies answer a service token with 403.
+	verifier, err := authn.NewVerifier(authn.Config{Issuer: iss.URL, Audience: testkit.Audience, ExtraAudiences: []string{"payment-service"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,11 +163,11 @@ func newEnv(t *testing.T, iss *testkit.Issuer, toks map[caller]string, opts ...f
 		t.Fatal(err)
 	}
 	clk := &clock{}
-	relay := outbox.New(st, client, outbox.Options{Logger: log, Now: clk.Now, MinBackoff: time.Second, MaxBackoff: time.Minute})
+	relay := outbox.New(st, fo.sender(t), outbox.Options{Logger: log, Now: clk.Now, MinBackoff: time.Second, MaxBackoff: time.Minute})
 	proc := &countingProcessor{}
 	svc := payment.NewService(payment.Deps{Store: st, Orders: client, Processor: proc, Notifier: relay, Logger: log, Now: clk.Now})
 	app := httpapi.New(httpapi.Options{Service: svc, Authenticate: verifier.Middleware(log), Logger: log})
-	return &env{t: t, app: app, store: st, dbPath: dbPath, orders: fo, proc: proc, relay: relay, clock: clk, logs: logs, tokens: toks}
+	return &env{t: t, app: app, svc: svc, store: st, dbPath: dbPath, orders: fo, proc: proc, relay: relay, clock: clk, logs: logs, tokens: toks}
 }
 
 // with returns e reporting to t, for calls made inside a subtest.
@@ -362,10 +367,14 @@ func (e *env) rawDatabase() []byte {
 }
 
 // fakeOrders plays the order service: it verifies tokens like the real one, shows an order
-// to its owner or an ADMIN only (404 otherwise), and records refund notices.
+// to its owner or an ADMIN only (404 otherwise), and records the notices that reach its
+// internal listener with the payment service's own token. (Its internal side is plain TLS:
+// the mutual TLS of the real internal listener is tested with the app's wiring.)
 type fakeOrders struct {
 	t        *testing.T
 	srv      *httptest.Server
+	internal *httptest.Server
+	iss      *testkit.Issuer
 	verifier *authn.Verifier
 
 	mu      sync.Mutex
@@ -374,8 +383,8 @@ type fakeOrders struct {
 	body    string        // when set, GET answers 200 with this body
 	delay   time.Duration // answer this late
 	gets    []http.Header // headers of the order reads
-	notices []notice      // refund notices acknowledged
-	answers []int         // statuses for the next refund notices, then 200
+	notices []notice      // notices acknowledged
+	answers []int         // statuses for the next notices, then 200
 }
 
 type fakeOrder struct {
@@ -386,23 +395,40 @@ type fakeOrder struct {
 }
 
 type notice struct {
+	kind    string // paid or refunded
 	orderID string
 	header  http.Header
 	body    map[string]any
 }
 
 func newFakeOrders(t *testing.T, iss *testkit.Issuer) *fakeOrders {
-	v, err := authn.NewVerifier(authn.Config{Issuer: iss.URL, Audience: testkit.Audience})
+	v, err := authn.NewVerifier(authn.Config{Issuer: iss.URL, Audience: testkit.Audience, ExtraAudiences: []string{"order-service"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeOrders{t: t, verifier: v, orders: map[string]fakeOrder{}}
+	f := &fakeOrders{t: t, iss: iss, verifier: v, orders: map[string]fakeOrder{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/orders/{id}", f.get)
-	mux.HandleFunc("POST /api/orders/{id}/refunded", f.refunded)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
+	internal := http.NewServeMux()
+	internal.HandleFunc("POST /internal/orders/{id}/{kind}", f.notice)
+	f.internal = httptest.NewTLSServer(internal)
+	t.Cleanup(f.internal.Close)
 	return f
+}
+
+// sender is the relay's sender to the fake's internal side, with the payment service's
+// client-credentials token.
+func (f *fakeOrders) sender(t *testing.T) *orders.Notices {
+	token := f.iss.Token(t, f.iss.Service("payment-service", "order-service", "SERVICE"))
+	client := f.internal.Client()
+	client.Transport = &oauth2.Transport{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}), Base: client.Transport}
+	s, err := orders.NewNotices(f.internal.URL, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func (f *fakeOrders) add(user, status string, amount int64) string {
@@ -478,7 +504,7 @@ func (f *fakeOrders) get(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (f *fakeOrders) refunded(w http.ResponseWriter, r *http.Request) {
+func (f *fakeOrders) notice(w http.ResponseWriter, r *http.Request) {
 	if _, ok := f.preamble(w); !ok {
 		return
 	}
@@ -486,8 +512,12 @@ func (f *fakeOrders) refunded(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !p.HasRole("ADMIN") {
-		http.Error(w, "admins only", http.StatusForbidden)
+	if kind := r.PathValue("kind"); (kind != "paid" && kind != "refunded") || r.Method != http.MethodPost {
+		http.NotFound(w, r)
+		return
+	}
+	if !p.HasRole("SERVICE") || p.ClientID != "payment-service" {
+		http.Error(w, "the payment service only", http.StatusForbidden)
 		return
 	}
 	f.mu.Lock()
@@ -499,7 +529,7 @@ func (f *fakeOrders) refunded(w http.ResponseWriter, r *http.Request) {
 	if status/100 == 2 || status == http.StatusConflict {
 		var body map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&body)
-		f.notices = append(f.notices, notice{orderID: r.PathValue("id"), header: r.Header.Clone(), body: body})
+		f.notices = append(f.notices, notice{kind: r.PathValue("kind"), orderID: r.PathValue("id"), header: r.Header.Clone(), body: body})
 	}
 	w.WriteHeader(status)
 }
@@ -559,11 +589,13 @@ func checkAgainstSpec(t *testing.T, hr *http.Request, res response) {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// orderClient is a second client of e's fake order service.
-func orderClient(t *testing.T, e *env) *orders.Client {
-	c, err := orders.New(e.orders.srv.URL, time.Second)
-	if err != nil {
-		t.Fatal(err)
+// receivedOf returns the notices of one kind (paid, refunded) the fake acknowledged.
+func (f *fakeOrders) receivedOf(kind string) []notice {
+	var out []notice
+	for _, n := range f.received() {
+		if n.kind == kind {
+			out = append(out, n)
+		}
 	}
-	return c
+	return out
 }

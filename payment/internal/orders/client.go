@@ -1,6 +1,14 @@
-// Package orders is the payment service's client of the order service: it reads the order a
-// charge is for, with the caller's access token propagated (JWT propagation), and reports
-// refunds. It implements payment.Orders and the outbox's Sender.
+// Package orders is the payment service's client of the order service, on its two
+// listeners:
+//
+//   - Client reads the order a charge is for from the public API, with the caller's access
+//     token propagated (JWT propagation): the order service shows the order only to its
+//     owner or an admin, so a shopper cannot have someone else's order charged.
+//   - Notices delivers the outbox's notices (paid, refunded) to the internal listener. No
+//     user is behind a notice: the payment service proves who it is itself, with its
+//     certificate (mutual TLS) and its client-credentials token.
+//
+// They implement payment.Orders and the outbox's Sender.
 package orders
 
 import (
@@ -23,12 +31,11 @@ import (
 // this service buffer without limit.
 const maxBody = 1 << 20
 
-// Client calls the order service.
+// Client reads orders from the order service's public API.
 type Client struct {
 	base    *url.URL
 	http    *http.Client
 	timeout time.Duration
-	now     func() time.Time
 }
 
 var _ payment.Orders = (*Client)(nil)
@@ -36,23 +43,30 @@ var _ payment.Orders = (*Client)(nil)
 // New returns a client of the order service at baseURL (e.g. http://localhost:8081). Every
 // call gives up after timeout.
 func New(baseURL string, timeout time.Duration) (*Client, error) {
-	u, err := url.Parse(baseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("orders: base URL %q must be an absolute http(s) URL", baseURL)
+	u, err := parseBase(baseURL)
+	if err != nil {
+		return nil, err
 	}
 	if timeout <= 0 {
 		return nil, errors.New("orders: timeout must be positive")
 	}
-	return &Client{
-		base: u,
-		http: &http.Client{
-			// A redirect would carry the caller's token somewhere this service did not
-			// choose; the order service has no reason to send one, so none is followed.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		timeout: timeout,
-		now:     time.Now,
-	}, nil
+	return &Client{base: u, http: noRedirects(&http.Client{}), timeout: timeout}, nil
+}
+
+func parseBase(baseURL string) (*url.URL, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("orders: base URL %q must be an absolute http(s) URL", baseURL)
+	}
+	return u, nil
+}
+
+// noRedirects makes c answer a redirect with the redirect itself. A redirect would carry
+// the bearer token somewhere this service did not choose; the order service has no reason
+// to send one, so none is followed.
+func noRedirects(c *http.Client) *http.Client {
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
 }
 
 // orderJSON is the part of the order service's Order this service reads.
@@ -75,7 +89,14 @@ func (c *Client) Order(ctx context.Context, as payment.Actor, id string) (paymen
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.do(ctx, http.MethodGet, "/api/orders/"+url.PathEscape(id), nil, as.Credential.Token, as.RequestID)
+	header := http.Header{}
+	if as.Credential.Token != "" {
+		header.Set("Authorization", "Bearer "+as.Credential.Token)
+	}
+	if as.RequestID != "" {
+		header.Set("X-Request-Id", as.RequestID)
+	}
+	resp, err := do(ctx, c.http, c.base, http.MethodGet, "/api/orders/"+url.PathEscape(id), nil, header)
 	if err != nil {
 		return payment.Order{}, err
 	}
@@ -99,7 +120,43 @@ func (c *Client) Order(ctx context.Context, as payment.Actor, id string) (paymen
 		Total: payment.Money{Amount: o.Total.Amount, Currency: o.Total.Currency}}, nil
 }
 
-// refundedJSON is the body of POST /api/orders/{id}/refunded. Amount is the payment's
+// Notices delivers the outbox's notices to the order service's internal listener. It
+// implements the outbox's Sender.
+type Notices struct {
+	base *url.URL
+	http *http.Client
+}
+
+// NewNotices returns the sender of notices to the order service's internal listener at
+// baseURL (e.g. https://localhost:8444). client must authenticate the payment service
+// there: svcauth.NewClient gives one that presents its certificate and its
+// client-credentials token, and bounds each call with a timeout.
+func NewNotices(baseURL string, client *http.Client) (*Notices, error) {
+	u, err := parseBase(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "https" {
+		// The internal listener speaks mutual TLS only; plain HTTP would also put the
+		// service's token on the wire in clear.
+		return nil, fmt.Errorf("orders: the internal URL %q must be https", baseURL)
+	}
+	c := *client
+	return &Notices{base: u, http: noRedirects(&c)}, nil
+}
+
+// paidJSON is the body of POST /internal/orders/{id}/paid.
+type paidJSON struct {
+	PaymentID string    `json:"paymentId"`
+	Amount    moneyJSON `json:"amount"`
+}
+
+type moneyJSON struct {
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+// refundedJSON is the body of POST /internal/orders/{id}/refunded. Amount is the payment's
 // refunded total so far in minor units (see payment.Notice.RefundedTotal).
 type refundedJSON struct {
 	PaymentID     string `json:"paymentId"`
@@ -108,35 +165,59 @@ type refundedJSON struct {
 	FullyRefunded bool   `json:"fullyRefunded"`
 }
 
-// Send implements the outbox's Sender: POST /api/orders/{id}/refunded with the admin's
-// token. The body carries the refunded total, so a notice delivered twice or late changes
-// nothing; the refund id also goes as the Idempotency-Key. 2xx is an acknowledgement; so is
-// 409, which the order service answers when the order is already refunded.
-func (c *Client) Send(ctx context.Context, n payment.Notice, cred payment.Credential) error {
-	if !cred.Usable(c.now()) {
-		return payment.ErrNoCredential
+// Send delivers n: POST /internal/orders/{id}/paid or .../refunded. Both bodies are
+// idempotent on the order service's side (a payment id it already recorded, a refunded
+// total it already knows), so a notice delivered twice or late changes nothing. 2xx is an
+// acknowledgement; so is 409, the order service's final word that the notice cannot apply
+// (already refunded; paid by another payment; cancelled, which it logs for a refund).
+func (s *Notices) Send(ctx context.Context, n payment.Notice) error {
+	if !payment.ValidID(n.OrderID) {
+		return fmt.Errorf("orders: notice %s names no valid order id", n.ID)
 	}
-	body, err := json.Marshal(refundedJSON{PaymentID: n.PaymentID, RefundID: n.RefundID,
-		Amount: n.RefundedTotal, FullyRefunded: n.FullyRefunded})
+	var (
+		body any
+		key  string
+	)
+	switch n.Kind {
+	case payment.NoticePaid:
+		body, key = paidJSON{PaymentID: n.PaymentID, Amount: moneyJSON(n.Amount)}, "paid-"+n.PaymentID
+	case payment.NoticeRefunded:
+		body, key = refundedJSON{PaymentID: n.PaymentID, RefundID: n.RefundID, Amount: n.RefundedTotal,
+			FullyRefunded: n.FullyRefunded}, "refund-"+n.RefundID
+	default:
+		return fmt.Errorf("orders: notice %s of unknown kind %q", n.ID, n.Kind)
+	}
+	raw, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	resp, err := c.do(ctx, http.MethodPost, "/api/orders/"+url.PathEscape(n.OrderID)+"/refunded", body, cred.Token, n.RequestID,
-		"Idempotency-Key", "refund-"+n.RefundID)
+	path := "/internal/orders/" + url.PathEscape(n.OrderID) + "/" + string(n.Kind)
+	header := http.Header{"Idempotency-Key": {key}}
+	if n.RequestID != "" {
+		// The request that made the approval or refund, to follow it across the services' logs.
+		header.Set("X-Request-Id", n.RequestID)
+	}
+	resp, err := do(ctx, s.http, s.base, http.MethodPost, path, raw, header)
 	if err != nil {
 		return err
 	}
 	defer drain(resp)
-	if resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusConflict {
+	switch {
+	case resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusConflict:
 		return nil
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// The order service does not accept this service's token or certificate: a
+		// configuration problem (client, role, certificate) that retrying will not fix
+		// by itself, but fixing it will, so the notice waits.
+		return fmt.Errorf("%w: %s notice refused with %d: check the payment service's client credentials and certificate",
+			payment.ErrOrderServiceUnavailable, n.Kind, resp.StatusCode)
 	}
-	return fmt.Errorf("%w: refund notice answered %d", payment.ErrOrderServiceUnavailable, resp.StatusCode)
+	return fmt.Errorf("%w: %s notice answered %d", payment.ErrOrderServiceUnavailable, n.Kind, resp.StatusCode)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body []byte, token, requestID string, header ...string) (*http.Response, error) {
-	u := c.base.JoinPath(path)
+// do sends one request to base+path with the given headers.
+func do(ctx context.Context, client *http.Client, base *url.URL, method, path string, body []byte, header http.Header) (*http.Response, error) {
+	u := base.JoinPath(path)
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -149,16 +230,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, token
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
-	if requestID != "" {
-		req.Header.Set("X-Request-Id", requestID)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := c.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {

@@ -1,18 +1,21 @@
-// Package outbox delivers the refund notices the payment service owes the order service.
+// Package outbox delivers the notices the payment service owes the order service: that a
+// charge was approved (paid) and that a payment was refunded (refunded).
 //
-// A notice is committed in the same transaction as its refund (the transactional outbox), so
-// it exists exactly when the refund does. The Relay then sends it, at once when the refund
-// tells it to and on a timer after that, backing off between failures, until the order
-// service acknowledges it. Delivery is at least once: the order service recognises a notice
-// it has applied by its refund id.
+// A notice is committed in the same transaction as what it reports (the transactional
+// outbox), so it exists exactly when the approval or refund does. The Relay then sends it,
+// at once when the service tells it to and on a timer after that, backing off between
+// failures, until the order service acknowledges it. Delivery is at least once: the order
+// service recognises a notice it has already applied (by payment id and refunded total).
+//
+// The relay authenticates as the payment service itself (its client-credentials token over
+// mutual TLS, see the Sender), never with the token of the user whose request wrote the
+// notice: a notice therefore survives that token's expiry and the service's restarts.
 package outbox
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"example.com/shop/payment/internal/payment"
@@ -25,13 +28,10 @@ type Store interface {
 	MarkFailed(ctx context.Context, id string, attempts int, next time.Time, reason string) error
 }
 
-// Sender delivers one notice to the order service. cred is the token of the admin behind the
-// refund while the relay still holds it, and the zero Credential after that (it expired, or
-// the service restarted). Today's sender propagates that token and answers
-// payment.ErrNoCredential without it; the sender of issue 6 authenticates as the service
-// itself (client credentials over mTLS) and ignores cred.
+// Sender delivers one notice to the order service. It returns nil once the order service
+// has acknowledged the notice, so the relay never sends it again.
 type Sender interface {
-	Send(ctx context.Context, n payment.Notice, cred payment.Credential) error
+	Send(ctx context.Context, n payment.Notice) error
 }
 
 // Options tune a Relay; zero values take the defaults.
@@ -53,9 +53,6 @@ type Relay struct {
 	sender Sender
 	o      Options
 	wake   chan struct{}
-
-	mu    sync.Mutex
-	creds map[string]payment.Credential // by notice id; in memory only, never in the database
 }
 
 var _ payment.Notifier = (*Relay)(nil)
@@ -80,18 +77,12 @@ func New(store Store, sender Sender, o Options) *Relay {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Relay{store: store, sender: sender, o: o, wake: make(chan struct{}, 1), creds: map[string]payment.Credential{}}
+	return &Relay{store: store, sender: sender, o: o, wake: make(chan struct{}, 1)}
 }
 
-// Notify implements payment.Notifier: it keeps cred for the notice, in memory only (an
-// access token is a credential; it is not written to the database even for the few minutes
-// it lives) and wakes the relay so the notice goes out now rather than at the next poll.
-func (r *Relay) Notify(noticeID string, cred payment.Credential) {
-	if cred.Token != "" {
-		r.mu.Lock()
-		r.creds[noticeID] = cred
-		r.mu.Unlock()
-	}
+// Notify implements payment.Notifier: it wakes the relay so a notice just committed goes
+// out now rather than at the next poll.
+func (r *Relay) Notify() {
 	select {
 	case r.wake <- struct{}{}:
 	default: // a wake-up is already pending; it will see this notice too
@@ -116,7 +107,6 @@ func (r *Relay) Run(ctx context.Context) {
 // Flush makes one delivery attempt for every notice that is due, and reports how many were
 // delivered.
 func (r *Relay) Flush(ctx context.Context) int {
-	r.forgetExpired()
 	due, err := r.store.DueNotices(ctx, r.o.Now(), r.o.Batch)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -137,10 +127,7 @@ func (r *Relay) Flush(ctx context.Context) int {
 }
 
 func (r *Relay) deliver(ctx context.Context, n payment.Notice) bool {
-	r.mu.Lock()
-	cred := r.creds[n.ID]
-	r.mu.Unlock()
-	err := r.sender.Send(ctx, n, cred)
+	err := r.sender.Send(ctx, n)
 	now := r.o.Now()
 	if err == nil {
 		if err := r.store.MarkDelivered(ctx, n.ID, now); err != nil {
@@ -148,21 +135,13 @@ func (r *Relay) deliver(ctx context.Context, n payment.Notice) bool {
 			r.o.Logger.Error("outbox: marking a notice delivered", "notice_id", n.ID, "err", err)
 			return false
 		}
-		r.mu.Lock()
-		delete(r.creds, n.ID)
-		r.mu.Unlock()
-		r.o.Logger.Info("outbox: refund notice delivered", "notice_id", n.ID, "refund_id", n.RefundID,
-			"order_id", n.OrderID, "attempts", n.Attempts+1)
+		r.o.Logger.Info("outbox: notice delivered", "notice_id", n.ID, "kind", n.Kind, "order_id", n.OrderID,
+			"payment_id", n.PaymentID, "refund_id", n.RefundID, "attempts", n.Attempts+1)
 		return true
 	}
 	attempts := n.Attempts + 1
 	next := now.Add(r.backoff(attempts))
-	level := slog.LevelWarn
-	if errors.Is(err, payment.ErrNoCredential) {
-		// Nothing to do until a credential exists (issue 6 brings the service's own).
-		level = slog.LevelError
-	}
-	r.o.Logger.Log(ctx, level, "outbox: refund notice not delivered; will retry", "notice_id", n.ID,
+	r.o.Logger.Warn("outbox: notice not delivered; will retry", "notice_id", n.ID, "kind", n.Kind,
 		"order_id", n.OrderID, "attempts", attempts, "next_attempt", next, "err", err)
 	if err := r.store.MarkFailed(ctx, n.ID, attempts, next, err.Error()); err != nil {
 		r.o.Logger.Error("outbox: recording a failed attempt", "notice_id", n.ID, "err", err)
@@ -179,17 +158,4 @@ func (r *Relay) backoff(attempts int) time.Duration {
 	}
 	d = min(d, r.o.MaxBackoff)
 	return d/2 + rand.N(d/2+1)
-}
-
-// forgetExpired drops tokens that can no longer be used, so the map does not grow with
-// notices that were never delivered.
-func (r *Relay) forgetExpired() {
-	now := r.o.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for id, c := range r.creds {
-		if !c.Usable(now) {
-			delete(r.creds, id)
-		}
-	}
 }

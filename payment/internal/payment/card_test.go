@@ -101,16 +101,13 @@ func TestCardNeverPrintsItsSecrets(t *testing.T) {
 }
 
 func TestCredentialNeverPrintsTheToken(t *testing.T) {
-	cr := payment.Credential{Token: "eyJhbGciOi.secret.token", Expiry: now}
+	cr := payment.Credential{Token: "eyJhbGciOi.secret.token"}
 	a := payment.Actor{Subject: "u-1", Credential: cr}
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "cred", cr, "actor", a)
 	out := fmt.Sprintf("%v %+v %#v", cr, a, a) + logs.String()
 	if strings.Contains(out, "secret") {
 		t.Fatalf("token leaked: %s", out)
-	}
-	if cr.Usable(now) || !cr.Usable(now.Add(-time.Minute)) || (payment.Credential{Expiry: now}).Usable(now.Add(-time.Hour)) {
-		t.Fatal("Usable must require a token that outlives now by a margin")
 	}
 }
 

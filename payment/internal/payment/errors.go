@@ -35,8 +35,6 @@ var (
 	ErrProcessor = errors.New("the card processor failed")
 	// ErrDuplicateKey is returned by a Store when an idempotency key is already taken.
 	ErrDuplicateKey = errors.New("idempotency key already used")
-	// ErrNoCredential: a notice cannot be sent for lack of a usable token.
-	ErrNoCredential = errors.New("no usable credential to deliver the notice")
 )
 
 // FieldError names one invalid field of a request.

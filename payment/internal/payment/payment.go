@@ -10,8 +10,14 @@ import (
 	"time"
 )
 
-// RoleUser is the realm role every shopper holds.
-const RoleUser = "USER"
+// Realm roles the payment service's routes require.
+const (
+	// RoleUser is the realm role every shopper holds.
+	RoleUser = "USER"
+	// RoleService is the realm role of the services' own accounts (client credentials),
+	// which the internal routes require.
+	RoleService = "SERVICE"
+)
 
 // Money is an amount in integer minor units (cents) and its ISO 4217 currency. Money is never
 // a float: sums and comparisons must be exact.
@@ -121,15 +127,28 @@ type AuditEntry struct {
 // AuditRefund is the audit action of a refund.
 const AuditRefund = "payment.refund"
 
-// Notice tells the order service about a refund. It is written to the outbox in the same
-// transaction as the refund, and delivered until acknowledged.
+// NoticeKind says what a Notice reports to the order service.
+type NoticeKind string
+
+// The kinds of notices.
+const (
+	// NoticePaid reports an approved charge, so that an order whose checkout never heard
+	// the answer (a crash or timeout between charge and order update) becomes paid anyway.
+	NoticePaid NoticeKind = "paid"
+	// NoticeRefunded reports a refund.
+	NoticeRefunded NoticeKind = "refunded"
+)
+
+// Notice tells the order service about an approved charge or a refund. It is written to the
+// outbox in the same transaction as what it reports, and delivered until acknowledged.
 type Notice struct {
 	ID        string
+	Kind      NoticeKind
 	OrderID   string
 	PaymentID string
-	// RefundID names the refund the notice reports.
+	// RefundID names the refund a refunded notice reports; empty for a paid notice.
 	RefundID string
-	// Amount is this refund's amount.
+	// Amount is what was charged (paid) or this refund's amount (refunded).
 	Amount Money
 	// RefundedTotal is the payment's refunded total once this refund is applied. The order
 	// service is told the total, not the increment: the outbox delivers at least once and
@@ -141,16 +160,10 @@ type Notice struct {
 	Attempts      int
 }
 
-// Credential is a bearer access token and its expiry. Its String and LogValue never show the
+// Credential is a caller's bearer access token. Its String and LogValue never show the
 // token, so it cannot reach a log by accident.
 type Credential struct {
-	Token  string
-	Expiry time.Time
-}
-
-// Usable reports whether the token is there and not about to expire at now.
-func (c Credential) Usable(now time.Time) bool {
-	return c.Token != "" && now.Add(5*time.Second).Before(c.Expiry)
+	Token string
 }
 
 // String hides the token.

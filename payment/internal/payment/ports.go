@@ -37,10 +37,11 @@ type Orders interface {
 }
 
 // Notifier hears of a notice committed to the outbox, so it can be delivered at once rather
-// than at the next poll. cred is the token of the admin behind the refund, which the current
-// delivery propagates while it lasts.
+// than at the next poll. The notice itself is in the database: delivery needs nothing from
+// the request that wrote it (the payment service calls the order service with its own
+// credentials), so a notice outlives a restart.
 type Notifier interface {
-	Notify(noticeID string, cred Credential)
+	Notify()
 }
 
 // Idempotency is an idempotency key as stored with the record it created: scoped by the
@@ -67,8 +68,10 @@ type Store interface {
 	// ErrDuplicateKey if the key is taken, ErrOrderPaid or ErrPaymentInProgress if the order's
 	// payment slot is held by another payment.
 	Reserve(ctx context.Context, p Payment, key Idempotency) error
-	// Finish moves a processing payment to its outcome (approved, declined or failed).
-	Finish(ctx context.Context, id string, outcome Status, reason Reason, at time.Time) (Payment, error)
+	// Finish moves a processing payment to its outcome (approved, declined or failed). A
+	// non-nil notice is committed to the outbox in the same transaction: the paid notice of
+	// an approval exists exactly when the approval does.
+	Finish(ctx context.Context, id string, outcome Status, reason Reason, at time.Time, notice *Notice) (Payment, error)
 	// PaymentByKey returns the payment created under the key, and the request fingerprint.
 	PaymentByKey(ctx context.Context, subject, key string) (Payment, string, error)
 	// Payment returns one payment, or ErrNotFound.

@@ -154,9 +154,21 @@ func (s *Service) Charge(ctx context.Context, a Actor, req ChargeRequest) (Charg
 			reason = ReasonCardDeclined
 		}
 	}
-	done, err := s.store.Finish(ctx, p.ID, outcome, reason, s.timestamp())
+	at := s.timestamp()
+	var paid *Notice
+	if outcome == StatusApproved {
+		// The order service normally learns of the approval from this request's answer. The
+		// notice covers the case where it never does (it timed out or crashed meanwhile):
+		// the order still becomes paid, and a notice after the answer changes nothing.
+		paid = &Notice{ID: s.newID(), Kind: NoticePaid, OrderID: p.OrderID, PaymentID: p.ID,
+			Amount: p.Amount, RequestID: a.RequestID, CreatedAt: at}
+	}
+	done, err := s.store.Finish(ctx, p.ID, outcome, reason, at, paid)
 	if err != nil {
 		return ChargeResult{}, fmt.Errorf("recording the outcome of payment %s: %w", p.ID, err)
+	}
+	if paid != nil && s.notifier != nil {
+		s.notifier.Notify()
 	}
 	return ChargeResult{Payment: done}, nil
 }
@@ -201,7 +213,7 @@ type RefundResult struct {
 
 // Refund gives back req.Amount (or all that remains) of a payment, on behalf of admin a.
 // The refund, the payment's new total, an audit entry and the notice to the order service
-// are written in one transaction; the notice is then delivered by the Notifier until the
+// are written in one transaction; the notice is then delivered by the outbox until the
 // order service acknowledges it.
 func (s *Service) Refund(ctx context.Context, a Actor, req RefundRequest) (RefundResult, error) {
 	// The route already demands ADMIN; the domain does not rely on it.
@@ -248,7 +260,7 @@ func (s *Service) Refund(ctx context.Context, a Actor, req RefundRequest) (Refun
 			Refund: r,
 			Audit: AuditEntry{ID: auditID, At: now, ActorSubject: a.Subject, ActorName: a.Username,
 				Action: AuditRefund, Resource: "payment/" + p.ID, Detail: string(detail), RequestID: a.RequestID},
-			Notice: Notice{ID: noticeID, OrderID: p.OrderID, PaymentID: p.ID, RefundID: r.ID, Amount: r.Amount,
+			Notice: Notice{ID: noticeID, Kind: NoticeRefunded, OrderID: p.OrderID, PaymentID: p.ID, RefundID: r.ID, Amount: r.Amount,
 				RefundedTotal: p.Refunded + amount, FullyRefunded: r.FullyRefunded, RequestID: a.RequestID, CreatedAt: now},
 		}, nil
 	}
@@ -263,7 +275,7 @@ func (s *Service) Refund(ctx context.Context, a Actor, req RefundRequest) (Refun
 		return RefundResult{}, err
 	}
 	if s.notifier != nil {
-		s.notifier.Notify(noticeID, a.Credential)
+		s.notifier.Notify()
 	}
 	return RefundResult{Refund: r}, nil
 }
@@ -300,6 +312,19 @@ func (s *Service) MyPayments(ctx context.Context, a Actor, page Page) ([]Payment
 // AllPayments lists every payment matching f (for admins).
 func (s *Service) AllPayments(ctx context.Context, f Filter) ([]Payment, error) {
 	return s.store.Payments(ctx, f)
+}
+
+// maxPaymentsOfOrder bounds PaymentsOfOrder. Once a payment holds an order's slot no other
+// payment of the order is ever written, so the one that matters is always the newest.
+const maxPaymentsOfOrder = 200
+
+// PaymentsOfOrder lists the payments of an order, newest first, for the order service's
+// reconciliation: whether one holds the order's slot tells whether the order was paid.
+func (s *Service) PaymentsOfOrder(ctx context.Context, orderID string) ([]Payment, error) {
+	if !ValidID(orderID) {
+		return nil, invalid(FieldError{"orderId", "must be an order id (UUID)"})
+	}
+	return s.store.Payments(ctx, Filter{OrderID: orderID, Page: Page{Limit: maxPaymentsOfOrder}})
 }
 
 // AuditLog lists the audit log (for admins).

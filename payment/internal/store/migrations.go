@@ -99,5 +99,102 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropTable("refund_notices", "audit_entries", "refunds", "payments")
 			},
 		},
+		{
+			// The outbox carries paid notices beside refund notices (issue 6: settlement), so
+			// refund_notices becomes order_notices with a kind, and the refund id is only set
+			// on refund notices. Undelivered notices are carried over.
+			ID: "20260710_0002_order_notices",
+			Migrate: func(tx *gorm.DB) error {
+				if err := tx.Migrator().CreateTable(&orderNoticeV2{}); err != nil {
+					return err
+				}
+				if err := tx.Exec(`INSERT INTO order_notices (id, kind, refund_id, payment_id, order_id, amount, currency, ` +
+					`refunded_total, fully_refunded, request_id, attempts, next_attempt_at, delivered_at, last_error, created_at) ` +
+					`SELECT id, 'refunded', refund_id, payment_id, order_id, amount, currency, refunded_total, fully_refunded, ` +
+					`request_id, attempts, next_attempt_at, delivered_at, last_error, created_at FROM refund_notices`).Error; err != nil {
+					return err
+				}
+				if err := tx.Migrator().DropTable("refund_notices"); err != nil {
+					return err
+				}
+				// One paid notice per payment: an approval is reported once.
+				return tx.Exec(`CREATE UNIQUE INDEX uq_order_notices_paid ON order_notices (payment_id) WHERE kind = 'paid'`).Error
+			},
+			Rollback: func(tx *gorm.DB) error {
+				if err := tx.Migrator().CreateTable(&refundNoticeV1{}); err != nil {
+					return err
+				}
+				// Paid notices have no place in the old schema: rolling back drops them, and
+				// with them the settlement of orders whose checkout missed the approval.
+				if err := tx.Exec(`INSERT INTO refund_notices (id, refund_id, payment_id, order_id, amount, currency, ` +
+					`refunded_total, fully_refunded, request_id, attempts, next_attempt_at, delivered_at, last_error, created_at) ` +
+					`SELECT id, refund_id, payment_id, order_id, amount, currency, refunded_total, fully_refunded, ` +
+					`request_id, attempts, next_attempt_at, delivered_at, last_error, created_at FROM order_notices ` +
+					`WHERE kind = 'refunded'`).Error; err != nil {
+					return err
+				}
+				return tx.Migrator().DropTable("order_notices")
+			},
+		},
 	}
 }
+
+// paymentRefV1 and refundRefV1 stand for the payments and refunds tables where a later migration only needs
+// their primary key, for a foreign key.
+type paymentRefV1 struct {
+	ID string `gorm:"primaryKey;size:36"`
+}
+
+func (paymentRefV1) TableName() string { return "payments" }
+
+type refundRefV1 struct {
+	ID string `gorm:"primaryKey;size:36"`
+}
+
+func (refundRefV1) TableName() string { return "refunds" }
+
+// refundNoticeV1 is the outbox as migration 0001 created it (for 0002's rollback).
+type refundNoticeV1 struct {
+	ID            string       `gorm:"primaryKey;size:36"`
+	RefundID      string       `gorm:"size:36;not null;uniqueIndex"`
+	Refund        *refundRefV1 `gorm:"foreignKey:RefundID;constraint:OnUpdate:RESTRICT,OnDelete:RESTRICT"`
+	PaymentID     string       `gorm:"size:36;not null"`
+	OrderID       string       `gorm:"size:36;not null"`
+	Amount        int64        `gorm:"not null"`
+	Currency      string       `gorm:"size:3;not null"`
+	RefundedTotal int64        `gorm:"not null"`
+	FullyRefunded bool         `gorm:"not null"`
+	RequestID     string       `gorm:"size:128;not null;default:''"`
+	Attempts      int          `gorm:"not null;default:0"`
+	NextAttemptAt time.Time    `gorm:"not null;index"`
+	DeliveredAt   *time.Time   `gorm:"index"`
+	LastError     string       `gorm:"size:500;not null;default:''"`
+	CreatedAt     time.Time    `gorm:"not null"`
+}
+
+func (refundNoticeV1) TableName() string { return "refund_notices" }
+
+// orderNoticeV2 is the outbox as migration 0002 creates it: notices of approved charges
+// (paid) and of refunds (refunded) to the order service.
+type orderNoticeV2 struct {
+	ID   string `gorm:"primaryKey;size:36"`
+	Kind string `gorm:"size:16;not null;check:chk_order_notices_kind,kind IN ('paid', 'refunded')"`
+	// RefundID is set on refund notices only; NULLs never collide in the unique index.
+	RefundID      *string       `gorm:"size:36;uniqueIndex"`
+	Refund        *refundRefV1  `gorm:"foreignKey:RefundID;constraint:OnUpdate:RESTRICT,OnDelete:RESTRICT"`
+	PaymentID     string        `gorm:"size:36;not null"`
+	Payment       *paymentRefV1 `gorm:"foreignKey:PaymentID;constraint:OnUpdate:RESTRICT,OnDelete:RESTRICT"`
+	OrderID       string        `gorm:"size:36;not null"`
+	Amount        int64         `gorm:"not null"`
+	Currency      string        `gorm:"size:3;not null"`
+	RefundedTotal int64         `gorm:"not null;default:0"`
+	FullyRefunded bool          `gorm:"not null;default:false"`
+	RequestID     string        `gorm:"size:128;not null;default:''"`
+	Attempts      int           `gorm:"not null;default:0"`
+	NextAttemptAt time.Time     `gorm:"not null;index"`
+	DeliveredAt   *time.Time    `gorm:"index"`
+	LastError     string        `gorm:"size:500;not null;default:''"`
+	CreatedAt     time.Time     `gorm:"not null"`
+}
+
+func (orderNoticeV2) TableName() string { return "order_notices" }

@@ -1,6 +1,6 @@
 // Package store keeps the payment service's data with GORM: payments, refunds, the audit log
-// and the outbox of refund notices, on SQLite (the embedded default, pure Go, no cgo) or
-// PostgreSQL, behind payment.Store. The schema is built by versioned migrations
+// and the outbox of notices to the order service, on SQLite (the embedded default, pure Go,
+// no cgo) or PostgreSQL, behind payment.Store. The schema is built by versioned migrations
 // (gormigrate) when the store opens.
 //
 // The invariants that money depends on are enforced here, in the database, where concurrent
@@ -252,7 +252,8 @@ func (auditRow) TableName() string { return "audit_entries" }
 
 type noticeRow struct {
 	ID            string `gorm:"primaryKey"`
-	RefundID      string
+	Kind          string
+	RefundID      *string
 	PaymentID     string
 	OrderID       string
 	Amount        int64
@@ -267,14 +268,30 @@ type noticeRow struct {
 	CreatedAt     time.Time `gorm:"autoCreateTime:false"`
 }
 
-func (noticeRow) TableName() string { return "refund_notices" }
+func (noticeRow) TableName() string { return "order_notices" }
+
+func newNoticeRow(n payment.Notice) noticeRow {
+	r := noticeRow{
+		ID: n.ID, Kind: string(n.Kind), PaymentID: n.PaymentID, OrderID: n.OrderID, Amount: n.Amount.Amount,
+		Currency: n.Amount.Currency, RefundedTotal: n.RefundedTotal, FullyRefunded: n.FullyRefunded, RequestID: n.RequestID,
+		NextAttemptAt: n.CreatedAt.UTC(), CreatedAt: n.CreatedAt.UTC(),
+	}
+	if n.RefundID != "" {
+		r.RefundID = &n.RefundID
+	}
+	return r
+}
 
 func (r noticeRow) domain() payment.Notice {
-	return payment.Notice{
-		ID: r.ID, OrderID: r.OrderID, PaymentID: r.PaymentID, RefundID: r.RefundID,
+	n := payment.Notice{
+		ID: r.ID, Kind: payment.NoticeKind(r.Kind), OrderID: r.OrderID, PaymentID: r.PaymentID,
 		Amount: payment.Money{Amount: r.Amount, Currency: r.Currency}, RefundedTotal: r.RefundedTotal,
 		FullyRefunded: r.FullyRefunded, RequestID: r.RequestID, CreatedAt: r.CreatedAt.UTC(), Attempts: r.Attempts,
 	}
+	if r.RefundID != nil {
+		n.RefundID = *r.RefundID
+	}
+	return n
 }
 
 func strs[T ~string](vs []T) []string {
@@ -313,15 +330,25 @@ func (s *Store) Reserve(ctx context.Context, p payment.Payment, key payment.Idem
 }
 
 // Finish implements payment.Store.
-func (s *Store) Finish(ctx context.Context, id string, outcome payment.Status, reason payment.Reason, at time.Time) (payment.Payment, error) {
-	res := s.db.WithContext(ctx).Model(&paymentRow{}).
-		Where("id = ? AND status = ?", id, payment.StatusProcessing).
-		Updates(map[string]any{"status": string(outcome), "outcome": string(outcome), "reason": string(reason), "updated_at": at.UTC()})
-	if res.Error != nil {
-		return payment.Payment{}, res.Error
-	}
-	if res.RowsAffected != 1 {
-		return payment.Payment{}, fmt.Errorf("store: payment %s is not processing", id)
+func (s *Store) Finish(ctx context.Context, id string, outcome payment.Status, reason payment.Reason, at time.Time, notice *payment.Notice) (payment.Payment, error) {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&paymentRow{}).
+			Where("id = ? AND status = ?", id, payment.StatusProcessing).
+			Updates(map[string]any{"status": string(outcome), "outcome": string(outcome), "reason": string(reason), "updated_at": at.UTC()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("store: payment %s is not processing", id)
+		}
+		if notice == nil {
+			return nil
+		}
+		row := newNoticeRow(*notice)
+		return tx.Create(&row).Error
+	})
+	if err != nil {
+		return payment.Payment{}, err
 	}
 	return s.Payment(ctx, id)
 }
@@ -450,12 +477,8 @@ func (s *Store) Refund(ctx context.Context, paymentID string, key payment.Idempo
 		}).Error; err != nil {
 			return err
 		}
-		n := pl.Notice
-		if err := tx.Create(&noticeRow{
-			ID: n.ID, RefundID: n.RefundID, PaymentID: n.PaymentID, OrderID: n.OrderID, Amount: n.Amount.Amount,
-			Currency: n.Amount.Currency, RefundedTotal: n.RefundedTotal, FullyRefunded: n.FullyRefunded, RequestID: n.RequestID,
-			NextAttemptAt: n.CreatedAt.UTC(), CreatedAt: n.CreatedAt.UTC(),
-		}).Error; err != nil {
+		notice := newNoticeRow(pl.Notice)
+		if err := tx.Create(&notice).Error; err != nil {
 			return err
 		}
 		out = r

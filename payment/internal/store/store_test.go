@@ -122,7 +122,7 @@ func approved(t *testing.T, s *store.Store, owner string, amount int64) payment.
 	if err := s.Reserve(t.Context(), p, key(owner)); err != nil {
 		t.Fatal(err)
 	}
-	done, err := s.Finish(t.Context(), p.ID, payment.StatusApproved, "", base.Add(time.Second))
+	done, err := s.Finish(t.Context(), p.ID, payment.StatusApproved, "", base.Add(time.Second), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func rawPlan(p payment.Payment, amount int64, admin string) payment.RefundPlan {
 		Refund: r,
 		Audit: payment.AuditEntry{ID: uuid.NewString(), At: at, ActorSubject: admin, ActorName: "ada",
 			Action: payment.AuditRefund, Resource: "payment/" + p.ID, Detail: `{"amount":1}`, RequestID: "req-" + admin},
-		Notice: payment.Notice{ID: uuid.NewString(), OrderID: p.OrderID, PaymentID: p.ID, RefundID: r.ID, Amount: r.Amount,
+		Notice: payment.Notice{ID: uuid.NewString(), Kind: payment.NoticeRefunded, OrderID: p.OrderID, PaymentID: p.ID, RefundID: r.ID, Amount: r.Amount,
 			RefundedTotal: p.Refunded + amount, FullyRefunded: r.FullyRefunded, RequestID: "req-" + admin, CreatedAt: at},
 	}
 }
@@ -191,7 +191,7 @@ func TestReserveFinishAndReadBack(t *testing.T) {
 		if _, _, err := s.PaymentByKey(ctx, "bob", k.Key); !errors.Is(err, payment.ErrNotFound) {
 			t.Fatalf("another subject's key: %v, want ErrNotFound", err)
 		}
-		done, err := s.Finish(ctx, p.ID, payment.StatusDeclined, payment.ReasonInsufficientFunds, base.Add(time.Second))
+		done, err := s.Finish(ctx, p.ID, payment.StatusDeclined, payment.ReasonInsufficientFunds, base.Add(time.Second), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,11 +200,42 @@ func TestReserveFinishAndReadBack(t *testing.T) {
 		if !reflect.DeepEqual(done, want) {
 			t.Fatalf("finished: %+v\nwant        %+v", done, want)
 		}
-		if _, err := s.Finish(ctx, p.ID, payment.StatusApproved, "", base); err == nil {
+		if _, err := s.Finish(ctx, p.ID, payment.StatusApproved, "", base, nil); err == nil {
 			t.Fatal("a finished payment was finished again")
 		}
 		if _, err := s.Payment(ctx, uuid.NewString()); !errors.Is(err, payment.ErrNotFound) {
 			t.Fatalf("unknown id: %v", err)
+		}
+	})
+}
+
+// TestApprovalCommitsItsPaidNotice: the paid notice is written with the approval, in the
+// same transaction, and not at all when the payment cannot be finished.
+func TestApprovalCommitsItsPaidNotice(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		p := newPayment(uuid.NewString(), "alice", 2599, base)
+		if err := s.Reserve(ctx, p, key("alice")); err != nil {
+			t.Fatal(err)
+		}
+		paid := func() *payment.Notice {
+			return &payment.Notice{ID: uuid.NewString(), Kind: payment.NoticePaid, OrderID: p.OrderID, PaymentID: p.ID,
+				Amount: p.Amount, RequestID: "req-1", CreatedAt: base.Add(time.Second)}
+		}
+		want := paid()
+		if _, err := s.Finish(ctx, p.ID, payment.StatusApproved, "", base.Add(time.Second), want); err != nil {
+			t.Fatal(err)
+		}
+		due, err := s.DueNotices(ctx, base.Add(time.Hour), 10)
+		if err != nil || len(due) != 1 || !reflect.DeepEqual(due[0], *want) {
+			t.Fatalf("notices: %+v %v\nwant %+v", due, err, *want)
+		}
+		// Finishing again fails and writes no notice.
+		if _, err := s.Finish(ctx, p.ID, payment.StatusApproved, "", base.Add(time.Second), paid()); err == nil {
+			t.Fatal("a finished payment was finished again")
+		}
+		if n, _ := s.PendingNotices(ctx); n != 1 {
+			t.Fatalf("pending notices: %d, want 1", n)
 		}
 	})
 }
@@ -250,11 +281,11 @@ func TestOrderPaymentSlot(t *testing.T) {
 			}
 			switch tc.first {
 			case payment.StatusApproved, payment.StatusPartiallyRefunded, payment.StatusRefunded:
-				if _, err := s.Finish(ctx, first.ID, payment.StatusApproved, "", base); err != nil {
+				if _, err := s.Finish(ctx, first.ID, payment.StatusApproved, "", base, nil); err != nil {
 					t.Fatal(err)
 				}
 			case payment.StatusDeclined, payment.StatusFailed:
-				if _, err := s.Finish(ctx, first.ID, tc.first, payment.ReasonCardDeclined, base); err != nil {
+				if _, err := s.Finish(ctx, first.ID, tc.first, payment.ReasonCardDeclined, base, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -328,7 +359,8 @@ func TestRefundWritesRefundAuditAndNoticeTogether(t *testing.T) {
 			t.Fatalf("audit: %+v", audit)
 		}
 		due, _ := s.DueNotices(ctx, base.Add(time.Hour), 10)
-		if len(due) != 1 || due[0].RefundID != r.ID || due[0].Amount.Amount != 400 || due[0].RefundedTotal != 400 || due[0].FullyRefunded {
+		if len(due) != 1 || due[0].Kind != payment.NoticeRefunded || due[0].RefundID != r.ID || due[0].PaymentID != p.ID ||
+			due[0].Amount.Amount != 400 || due[0].RefundedTotal != 400 || due[0].FullyRefunded {
 			t.Fatalf("notices: %+v", due)
 		}
 

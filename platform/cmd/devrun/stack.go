@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -24,6 +26,16 @@ var common = []string{
 	"OIDC_AUDIENCE=shop-api",
 }
 
+// Service-to-service calls (no user behind them) go to each service's internal listener
+// over mutual TLS with the certificates of `make certs` (certs/, made by `make run` when
+// missing), and with each service's own client-credentials token. The secrets are the
+// realm's dev defaults unless the environment overrides them, as it can for Keycloak's
+// import (keycloak/realm/shop-realm.json), so both sides always agree.
+var (
+	orderSecret   = cmp.Or(os.Getenv("SHOP_ORDER_SERVICE_SECRET"), "order-service-dev-secret")
+	paymentSecret = cmp.Or(os.Getenv("SHOP_PAYMENT_SERVICE_SECRET"), "payment-service-dev-secret")
+)
+
 // stack lists the processes in start order: Keycloak first, since everything verifies its
 // tokens; then the resource servers; then the gateway in front of them; then the web shop.
 var stack = []service{
@@ -41,6 +53,13 @@ var stack = []service{
 			"ORDER_ADDR=:8081",
 			"ORDER_DB_DSN=data/order.db",
 			"ORDER_PAYMENT_URL=http://localhost:8082",
+			"ORDER_INTERNAL_ADDR=:8444",
+			"ORDER_TLS_CA=certs/ca.pem",
+			"ORDER_TLS_CERT=certs/order-service.pem",
+			"ORDER_TLS_KEY=certs/order-service-key.pem",
+			"ORDER_CLIENT_ID=order-service",
+			"ORDER_CLIENT_SECRET=" + orderSecret,
+			"ORDER_PAYMENT_INTERNAL_URL=https://localhost:8443",
 		}, common...),
 		url:          "http://localhost:8081",
 		health:       "http://localhost:8081/healthz",
@@ -53,6 +72,13 @@ var stack = []service{
 			"PAYMENT_ADDR=:8082",
 			"PAYMENT_DB_DSN=data/payment.db",
 			"PAYMENT_ORDER_URL=http://localhost:8081",
+			"PAYMENT_INTERNAL_ADDR=:8443",
+			"PAYMENT_TLS_CA=certs/ca.pem",
+			"PAYMENT_TLS_CERT=certs/payment-service.pem",
+			"PAYMENT_TLS_KEY=certs/payment-service-key.pem",
+			"PAYMENT_CLIENT_ID=payment-service",
+			"PAYMENT_CLIENT_SECRET=" + paymentSecret,
+			"PAYMENT_ORDER_INTERNAL_URL=https://localhost:8444",
 		}, common...),
 		url:          "http://localhost:8082",
 		health:       "http://localhost:8082/healthz",
@@ -94,6 +120,8 @@ The shop is running. Press Ctrl-C to stop everything.
   API gateway       http://localhost:8000   (e.g. curl http://localhost:8000/api/public/products)
   Keycloak account  http://localhost:8180/realms/shop/account
   Keycloak admin    http://localhost:8180/admin   (admin / admin)
+  Internal (mTLS)   order https://localhost:8444, payment https://localhost:8443
+                    (client certificate from certs/ca.pem and a service token required)
 
 Demo users (dev-only passwords, see keycloak/README.md):
   alice / alice-dev-pass   shopper
