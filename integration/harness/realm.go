@@ -3,8 +3,9 @@ package harness
 // The shop realm's dev-only credentials, as keycloak/realm/shop-realm.json defines them
 // (each overridable there by the same environment variable).
 var (
-	WebappSecret       = envOr("SHOP_WEBAPP_CLIENT_SECRET", "webapp-dev-secret")
-	OrderServiceSecret = envOr("SHOP_ORDER_SERVICE_SECRET", "order-service-dev-secret")
+	WebappSecret         = envOr("SHOP_WEBAPP_CLIENT_SECRET", "webapp-dev-secret")
+	OrderServiceSecret   = envOr("SHOP_ORDER_SERVICE_SECRET", "order-service-dev-secret")
+	PaymentServiceSecret = envOr("SHOP_PAYMENT_SERVICE_SECRET", "payment-service-dev-secret")
 )
 
 // User is a demo account of the realm.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +44,10 @@ type Stack struct {
 	// KeycloakURL and WebappURL are the public URLs (fixed host ports), GatewayURL the
 	// gateway's published port.
 	KeycloakURL, WebappURL, GatewayURL string
+	// PaymentInternal is the host address (host:port) of payment's mTLS listener.
+	PaymentInternal string
+	// PKI is the stack's own internal CA and the services' certificates.
+	PKI *PKI
 
 	mu         sync.Mutex
 	containers []named
@@ -80,6 +85,9 @@ func StartStack(ctx context.Context) (*Stack, error) {
 		return s, fmt.Errorf("network: %w", err)
 	}
 	s.Network = nw
+	if s.PKI, err = NewPKI(); err != nil {
+		return s, err
+	}
 	kcPort, webPort := freePort(), freePort()
 	s.KeycloakURL = "http://localhost:" + strconv.Itoa(kcPort)
 	s.WebappURL = "http://localhost:" + strconv.Itoa(webPort)
@@ -139,7 +147,9 @@ func StartStack(ctx context.Context) (*Stack, error) {
 	wg.Go(func() {
 		c, err := startService(ctx, nw, "order", 8081, 0, merge(oidc, map[string]string{
 			"ORDER_DB_DRIVER": "postgres", "ORDER_DB_DSN": dsn("orders"), "ORDER_PAYMENT_URL": "http://payment:8082",
-		}))
+			"ORDER_TLS_CA": "/certs/ca.pem", "ORDER_TLS_CERT": "/certs/order-service.pem", "ORDER_TLS_KEY": "/certs/order-service-key.pem",
+			"ORDER_CLIENT_SECRET": OrderServiceSecret, "ORDER_PAYMENT_INTERNAL_URL": "https://payment:8443",
+		}), s.PKI.Files("order-service")...)
 		s.Order = c
 		s.track("order", c)
 		errs <- err
@@ -147,7 +157,9 @@ func StartStack(ctx context.Context) (*Stack, error) {
 	wg.Go(func() {
 		c, err := startService(ctx, nw, "payment", 8082, 0, merge(oidc, map[string]string{
 			"PAYMENT_DB_DRIVER": "postgres", "PAYMENT_DB_DSN": dsn("payments"), "PAYMENT_ORDER_URL": "http://order:8081",
-		}))
+			"PAYMENT_TLS_CA": "/certs/ca.pem", "PAYMENT_TLS_CERT": "/certs/payment-service.pem", "PAYMENT_TLS_KEY": "/certs/payment-service-key.pem",
+			"PAYMENT_CLIENT_SECRET": PaymentServiceSecret, "PAYMENT_ORDER_INTERNAL_URL": "https://order:8444",
+		}), append(s.PKI.Files("payment-service"), testcontainers.WithExposedPorts("8443/tcp"))...)
 		s.Payment = c
 		s.track("payment", c)
 		errs <- err
@@ -157,6 +169,10 @@ func StartStack(ctx context.Context) (*Stack, error) {
 	if err = joinErrs(errs); err != nil {
 		return s, err
 	}
+	if s.PaymentInternal, err = endpoint(ctx, s.Payment, "8443/tcp"); err != nil {
+		return s, err
+	}
+	s.PaymentInternal = strings.TrimPrefix(s.PaymentInternal, "http://")
 
 	s.Gateway, err = startService(ctx, nw, "gateway", 8000, 0, merge(oidc, map[string]string{
 		"GATEWAY_ORDER_URL": "http://order:8081", "GATEWAY_PAYMENT_URL": "http://payment:8082",
@@ -204,7 +220,7 @@ func startKeycloak(ctx context.Context, nw *testcontainers.DockerNetwork, hostPo
 
 // startService builds the service's image from its Dockerfile (binaries from `make build`)
 // and starts it, ready when /readyz answers 200.
-func startService(ctx context.Context, nw *testcontainers.DockerNetwork, name string, port, hostPort int, env map[string]string) (testcontainers.Container, error) {
+func startService(ctx context.Context, nw *testcontainers.DockerNetwork, name string, port, hostPort int, env map[string]string, more ...testcontainers.ContainerCustomizer) (testcontainers.Container, error) {
 	p := strconv.Itoa(port) + "/tcp"
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithDockerfile(testcontainers.FromDockerfile{
@@ -218,6 +234,7 @@ func startService(ctx context.Context, nw *testcontainers.DockerNetwork, name st
 	if hostPort != 0 {
 		opts = append(opts, fixedPort(p, hostPort))
 	}
+	opts = append(opts, more...)
 	c, err := testcontainers.Run(ctx, "", opts...)
 	return c, wrap(name, err)
 }
@@ -263,6 +280,9 @@ func (s *Stack) Close(ctx context.Context) {
 	}
 	if s.Network != nil {
 		_ = s.Network.Remove(ctx)
+	}
+	if s.PKI != nil {
+		_ = os.RemoveAll(s.PKI.Dir)
 	}
 }
 
