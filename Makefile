@@ -31,7 +31,7 @@ test:
 
 ## e2e: end-to-end tests with testcontainers (needs a Docker API: Docker or Podman, see README)
 e2e: build certs
-	$(GO) test -count=1 -timeout 45m -v ./integration/...
+	$(GO) test -count=1 -p 1 -timeout 45m -v ./integration/...
 
 ## lint: gofmt and go vet on every module
 lint:
@@ -50,6 +50,9 @@ keycloak:
 ## up / down: the same stack in containers with docker-compose.yml (COMPOSE=podman-compose works too)
 COMPOSE ?= docker compose
 up: build certs
+	@# The images run as a non-root uid that does not own the host's files: the dev keys
+	@# must be readable by others to be mounted. Never do this with real keys.
+	@chmod 0644 certs/*-key.pem
 	$(COMPOSE) up -d --build
 	@echo "shop: http://localhost:8080  gateway: http://localhost:8000  keycloak: http://localhost:8180"
 down:
