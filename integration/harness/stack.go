@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -191,7 +192,39 @@ func StartStack(ctx context.Context) (*Stack, error) {
 		"WEBAPP_REDIS_URL": "redis://redis:6379/1",
 	}))
 	s.track("webapp", s.Webapp)
-	return s, err
+	if err != nil {
+		return s, err
+	}
+	// Each service answers /readyz, but the first request through the whole path (webapp
+	// -> gateway -> order -> PostgreSQL) pays for cold connections; the stack is ready for
+	// tests when that path serves the catalog.
+	return s, waitFor(ctx, 2*time.Minute, s.GatewayURL+"/api/public/products", s.WebappURL+"/")
+}
+
+// waitFor polls each URL until it answers 200, within d in all.
+func waitFor(ctx context.Context, d time.Duration, urls ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, u := range urls {
+		for {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+			resp, err := client.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s not serving: %v", u, err)
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 func startKeycloak(ctx context.Context, nw *testcontainers.DockerNetwork, hostPort int, env map[string]string) (testcontainers.Container, error) {
