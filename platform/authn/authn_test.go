@@ -293,6 +293,52 @@ func TestInternalDiscovery(t *testing.T) {
 	}
 }
 
+// TestDiscover: endpoints named under the public issuer are moved onto the internal URL
+// discovery came from, so keys and tokens are fetched the way discovery was; fetched from
+// the issuer itself, they stay as named.
+func TestDiscover(t *testing.T) {
+	iss := testkit.NewIssuer(t)
+	internal := strings.Replace(iss.URL, "127.0.0.1", "localhost", 1)
+	for from, base := range map[string]string{"": iss.URL, internal: internal, internal + "/": internal} {
+		d, err := authn.Discover(t.Context(), nil, iss.URL, from)
+		if err != nil {
+			t.Fatalf("discovery at %q: %v", from, err)
+		}
+		want := authn.Discovery{Issuer: iss.URL, JWKSURL: base + "/protocol/openid-connect/certs", TokenURL: base + "/protocol/openid-connect/token"}
+		if *d != want {
+			t.Errorf("discovery at %q: %+v, want %+v", from, *d, want)
+		}
+	}
+	iss.SetDown(true)
+	if _, err := authn.Discover(t.Context(), nil, iss.URL, internal); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("discovery of a realm that is down: %v", err)
+	}
+}
+
+// TestInternalDiscoveryMustNameTheIssuer: a discovery document fetched from the internal
+// URL must name the configured (public) issuer. Here the internal URL leads to another
+// realm, with keys of its own, that signs a token claiming the public issuer: its
+// document is refused, its keys are never fetched, and neither the token nor readiness
+// passes.
+func TestInternalDiscoveryMustNameTheIssuer(t *testing.T) {
+	iss := testkit.NewIssuer(t)
+	other := testkit.NewIssuer(t)
+	internal := func(c *authn.Config) { c.DiscoveryURL = other.URL }
+	app, _ := newApp(t, iss, internal)
+	forged := other.Token(t, other.User("u-1", "alice", "USER", "ADMIN").With(testkit.Claims{"iss": iss.URL}))
+	if resp, body := call(t, app, bearer(forged)); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a token of the realm at the internal URL got %d, want 401: %s", resp.StatusCode, body)
+	}
+	// A verifier of its own: the one above waits a minute before it tries discovery again.
+	_, v := newApp(t, iss, internal)
+	if err := v.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), `describes issuer "`+other.URL+`"`) {
+		t.Fatalf("ready with the other realm's discovery: %v", err)
+	}
+	if n := other.JWKSHits(); n != 0 {
+		t.Fatalf("the other realm's keys were fetched %d times", n)
+	}
+}
+
 func TestNewVerifierRefusesBadConfig(t *testing.T) {
 	for name, cfg := range map[string]authn.Config{
 		"no issuer":   {Audience: "shop-api"},

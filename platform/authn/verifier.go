@@ -183,39 +183,23 @@ func (v *Verifier) Ready(ctx context.Context) error {
 	return nil
 }
 
-// discoverJWKS resolves the JWKS URL once through OpenID discovery.
+// discoverJWKS resolves the JWKS URL once through OpenID discovery (Discover: the document
+// must name the configured issuer, and keys come over the route discovery took).
 func (v *Verifier) discoverJWKS(ctx context.Context) (string, error) {
 	v.discoverMu.Lock()
 	defer v.discoverMu.Unlock()
 	if v.jwksURL != "" {
 		return v.jwksURL, nil
 	}
-	ctx = oidc.ClientContext(ctx, v.cfg.HTTPClient)
-	from := v.cfg.Issuer
-	if v.cfg.DiscoveryURL != "" && v.cfg.DiscoveryURL != v.cfg.Issuer {
-		// The discovery document fetched internally still names the public issuer; go-oidc
-		// checks it against that instead of the URL it was fetched from.
-		ctx = oidc.InsecureIssuerURLContext(ctx, v.cfg.Issuer)
-		from = v.cfg.DiscoveryURL
-	}
-	p, err := oidc.NewProvider(ctx, from)
+	d, err := Discover(ctx, v.cfg.HTTPClient, v.cfg.Issuer, v.cfg.DiscoveryURL)
 	if err != nil {
-		return "", fmt.Errorf("discovery at %s: %w", from, err)
+		return "", err
 	}
-	var doc struct {
-		JWKSURL string `json:"jwks_uri"`
+	if d.JWKSURL == "" {
+		return "", errors.New("the discovery document names no jwks_uri")
 	}
-	if err := p.Claims(&doc); err != nil || doc.JWKSURL == "" {
-		return "", fmt.Errorf("discovery at %s names no jwks_uri", from)
-	}
-	url := doc.JWKSURL
-	if from != v.cfg.Issuer && strings.HasPrefix(url, v.cfg.Issuer+"/") {
-		// Keycloak names public URLs in discovery unless its backchannel is dynamic; keys
-		// must come over the same internal route as discovery did.
-		url = from + strings.TrimPrefix(url, v.cfg.Issuer)
-	}
-	v.jwksURL = url
-	return url, nil
+	v.jwksURL = d.JWKSURL
+	return v.jwksURL, nil
 }
 
 // describe turns a verification error into the short text of WWW-Authenticate's

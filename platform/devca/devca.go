@@ -2,10 +2,10 @@
 // certificates of the shop's internal mTLS listeners (`make certs`), and the odd certificates
 // tests need: from another CA, expired, with an identity no route allows.
 //
-// Identities follow SPIFFE's URI form, spiffe://shop/<service>, carried as a URI SAN: a
-// name the peer cannot choose, checked against a per-route allowlist (platform/mtls).
-// Production would take these from a real CA (cert-manager, SPIRE, Vault); the files and
-// the checks stay the same.
+// Each certificate carries its service's SPIFFE id (mtls.ID) as a URI SAN: the name the
+// listeners' route allowlists and the clients check (platform/mtls). Production would take
+// certificates from a real CA (cert-manager, SPIRE, Vault); the files, the ids and the
+// checks stay the same, which is why the naming lives in mtls and not here.
 package devca
 
 import (
@@ -24,13 +24,9 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"example.com/shop/platform/mtls"
 )
-
-// TrustDomain is the SPIFFE trust domain of the shop's identities.
-const TrustDomain = "shop"
-
-// ID is the SPIFFE identity of a service, e.g. spiffe://shop/order-service.
-func ID(service string) string { return "spiffe://" + TrustDomain + "/" + service }
 
 // CA is a certificate authority able to issue certificates.
 type CA struct {
@@ -69,14 +65,14 @@ type Leaf struct {
 }
 
 // Issue makes a certificate for service, usable as both TLS server and client, with the
-// SPIFFE ID as URI SAN and hosts (DNS names or IPs) as further SANs, valid from notBefore
+// SPIFFE id as URI SAN and hosts (DNS names or IPs) as further SANs, valid from notBefore
 // for ttl.
 func (ca *CA) Issue(service string, hosts []string, notBefore time.Time, ttl time.Duration) (*Leaf, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	id, err := url.Parse(ID(service))
+	id, err := url.Parse(mtls.ID(service))
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,12 @@
 // Package mtls authenticates the channel between the shop's services both ways: an internal
 // listener that demands a client certificate from the internal CA (TLS 1.3 only), a client
-// that presents its own, and Fiber middleware that admits only the identities a route
-// allows. Certificates and keys are re-read from disk when they change, so a renewed
-// certificate is used without a restart.
+// that presents its own and accepts only the service it meant to call, and Fiber middleware
+// that admits only the identities a route allows. Certificates and keys are re-read from
+// disk when they change, so a renewed certificate is used without a restart.
+//
+// A service is named by its SPIFFE id, spiffe://shop/<service>, carried as the URI SAN of
+// its certificate: a name the peer cannot choose, unlike a host name, which says where a
+// connection goes rather than who answers it.
 package mtls
 
 import (
@@ -19,6 +23,13 @@ import (
 
 	"example.com/shop/platform/problem"
 )
+
+// TrustDomain is the SPIFFE trust domain of the shop's identities.
+const TrustDomain = "shop"
+
+// ID is the SPIFFE id of a service, e.g. spiffe://shop/order-service: what its certificate
+// carries and what route allowlists (Allow) and clients (ClientConfigFor) expect.
+func ID(service string) string { return "spiffe://" + TrustDomain + "/" + service }
 
 // Files names the PEM files of a service's identity and of the CA it trusts.
 type Files struct {
@@ -120,10 +131,13 @@ func (id *Identity) ServerConfig() *tls.Config {
 	}
 }
 
-// ClientConfig is the TLS configuration of a client calling an internal listener: it
-// presents this service's certificate and trusts only the internal CA (not the system
-// roots). The CA pool is read when the config is made; renewed client certificates are
-// picked up per handshake.
+// ClientConfig is the TLS configuration of a client of an internal listener: it presents
+// this service's certificate and trusts only the internal CA (not the system roots). The CA
+// pool is read when the config is made; renewed client certificates are picked up per
+// handshake.
+//
+// It checks the server's host name but not which service the server is: any certificate of
+// the CA that names the host will do. Calls to a particular service use ClientConfigFor.
 func (id *Identity) ClientConfig() *tls.Config {
 	_, pool := id.current()
 	return &tls.Config{
@@ -134,6 +148,37 @@ func (id *Identity) ClientConfig() *tls.Config {
 			return cert, nil
 		},
 	}
+}
+
+// ClientConfigFor is ClientConfig for calls to the one service whose SPIFFE id is peerID:
+// the handshake fails unless the server's certificate, once verified as usual (chain to the
+// internal CA, host name), carries peerID.
+//
+// The host name alone does not say who answers: every development certificate names
+// localhost, and in production several services' certificates may share a name or an
+// address. Without this check any service holding a certificate of the CA could stand in
+// for the peer (through a wrong URL, DNS entry or proxy) and receive the requests meant
+// for it, bearer tokens included. The check runs in the handshake, before a request is
+// sent.
+func (id *Identity) ClientConfigFor(peerID string) *tls.Config {
+	cfg := id.ClientConfig()
+	// VerifyConnection runs after the chain and host name have been verified, on every
+	// connection including resumed ones, so VerifiedChains[0][0] is the server's checked
+	// certificate.
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.VerifiedChains) == 0 {
+			return errors.New("mtls: the server's certificate was not verified")
+		}
+		var got []string
+		for _, u := range cs.VerifiedChains[0][0].URIs {
+			if u.String() == peerID {
+				return nil
+			}
+			got = append(got, u.String())
+		}
+		return fmt.Errorf("mtls: the server's certificate names %q, want %s", got, peerID)
+	}
+	return cfg
 }
 
 // Certificate returns the certificate in use (for tests and logs).

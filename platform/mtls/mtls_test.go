@@ -1,13 +1,13 @@
 package mtls_test
 
 import (
-	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,43 +17,8 @@ import (
 	"example.com/shop/platform/devca"
 	"example.com/shop/platform/mtls"
 	"example.com/shop/platform/server"
+	"example.com/shop/platform/testkit"
 )
-
-// pki writes a CA and a certificate for each service into a temp dir.
-type pki struct {
-	dir string
-	ca  *devca.CA
-}
-
-func newPKI(t *testing.T) *pki {
-	t.Helper()
-	ca, err := devca.NewCA("test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pki{dir: t.TempDir(), ca: ca}
-	if err := devca.WriteCert(filepath.Join(p.dir, "ca.pem"), ca.Cert); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// issue writes a certificate for service from ca and returns its files.
-func (p *pki) issue(t *testing.T, ca *devca.CA, service, name string, notBefore time.Time, ttl time.Duration) mtls.Files {
-	t.Helper()
-	leaf, err := ca.Issue(service, []string{"localhost", "127.0.0.1"}, notBefore, ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := mtls.Files{CA: filepath.Join(p.dir, "ca.pem"), Cert: filepath.Join(p.dir, name+".pem"), Key: filepath.Join(p.dir, name+"-key.pem")}
-	if err := devca.WriteKey(f.Key, leaf.Key); err != nil {
-		t.Fatal(err)
-	}
-	if err := devca.WriteCert(f.Cert, leaf.Cert); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
 
 // startInternal serves an internal listener whose /internal/orders route admits only the
 // order service; it counts the requests that reached the handler.
@@ -61,19 +26,11 @@ func startInternal(t *testing.T, id *mtls.Identity) (addr string, hits *atomic.I
 	t.Helper()
 	hits = new(atomic.Int64)
 	app := server.New(server.Options{Name: "internal", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	app.Get("/internal/orders", mtls.Allow(devca.ID("order-service")), func(c *fiber.Ctx) error {
+	app.Get("/internal/orders", mtls.Allow(mtls.ID("order-service")), func(c *fiber.Ctx) error {
 		hits.Add(1)
 		return c.JSON(mtls.PeerIDs(c))
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = server.Serve(ctx, app, tls.NewListener(ln, id.ServerConfig())); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String(), hits
+	return strings.TrimPrefix(testkit.ServeInternal(t, app, id), "https://"), hits
 }
 
 func client(cfg *tls.Config) *http.Client {
@@ -81,26 +38,20 @@ func client(cfg *tls.Config) *http.Client {
 }
 
 func TestInternalListener(t *testing.T) {
-	p := newPKI(t)
+	p := testkit.NewPKI(t)
 	now := time.Now().Add(-time.Minute)
-	serverFiles := p.issue(t, p.ca, "payment-service", "payment", now, time.Hour)
-	serverID, err := mtls.Load(serverFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, hits := startInternal(t, serverID)
+	addr, hits := startInternal(t, p.Identity("payment-service"))
 	url := "https://" + addr + "/internal/orders"
 
-	orderID, _ := mtls.Load(p.issue(t, p.ca, "order-service", "order", now, time.Hour))
-	webappID, _ := mtls.Load(p.issue(t, p.ca, "webapp", "webapp", now, time.Hour))
-	expiredID, _ := mtls.Load(p.issue(t, p.ca, "order-service", "expired", now.Add(-2*time.Hour), time.Hour))
-	otherCA, _ := devca.NewCA("another CA", time.Hour)
-	foreign := p.issue(t, otherCA, "order-service", "foreign", now, time.Hour)
-	foreign.CA = serverFiles.CA // it trusts our CA, but its own certificate is from another
-	foreignID, err := mtls.Load(foreign)
+	orderID := p.Identity("order-service")
+	webappID := p.Identity("webapp")
+	expiredID := p.Load(p.Issue(nil, "order-service", "expired", now.Add(-2*time.Hour), time.Hour))
+	otherCA, err := devca.NewCA("another CA", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// It trusts our CA, but its own certificate is from another.
+	foreignID := p.Load(p.Issue(otherCA, "order-service", "foreign", now, time.Hour))
 	noCert := orderID.ClientConfig()
 	noCert.GetClientCertificate = nil
 
@@ -152,15 +103,10 @@ func TestInternalListener(t *testing.T) {
 // TestRenewedCertificateIsUsedWithoutRestart replaces the server's certificate files and
 // checks that the next handshake presents the new certificate.
 func TestRenewedCertificateIsUsedWithoutRestart(t *testing.T) {
-	p := newPKI(t)
+	p := testkit.NewPKI(t)
 	now := time.Now().Add(-time.Minute)
-	files := p.issue(t, p.ca, "payment-service", "payment", now, time.Hour)
-	id, err := mtls.Load(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, _ := startInternal(t, id)
-	orderID, _ := mtls.Load(p.issue(t, p.ca, "order-service", "order", now, time.Hour))
+	addr, _ := startInternal(t, p.Load(p.Issue(nil, "payment-service", "payment", now, time.Hour)))
+	orderID := p.Identity("order-service")
 
 	serial := func() string {
 		conn, err := tls.Dial("tcp", addr, orderID.ClientConfig())
@@ -172,8 +118,63 @@ func TestRenewedCertificateIsUsedWithoutRestart(t *testing.T) {
 	}
 	before := serial()
 	time.Sleep(1100 * time.Millisecond) // past the reload check interval and mtime granularity
-	p.issue(t, p.ca, "payment-service", "payment", now, 2*time.Hour)
+	p.Issue(nil, "payment-service", "payment", now, 2*time.Hour)
 	if after := serial(); after == before {
 		t.Fatal("the server still presents the old certificate after renewal")
+	}
+}
+
+// TestClientConfigForAcceptsOnlyThePeer: a client calling the payment service refuses a
+// server with a valid certificate of the CA, for the right host, of another service. Here
+// that is the order service's own listener, which a wrong port in a URL would reach: every
+// development certificate names localhost. The refusal comes in the handshake, so no
+// request, and no token, reaches that server. The usual checks still come first.
+func TestClientConfigForAcceptsOnlyThePeer(t *testing.T) {
+	p := testkit.NewPKI(t)
+	now := time.Now().Add(-time.Minute)
+	orderID := p.Identity("order-service")
+	addr, hits := startInternal(t, orderID)
+	url := "https://" + addr + "/internal/orders"
+
+	_, err := client(orderID.ClientConfigFor(mtls.ID("payment-service"))).Get(url)
+	if err == nil || !strings.Contains(err.Error(), `names ["spiffe://shop/order-service"], want spiffe://shop/payment-service`) {
+		t.Fatalf("a client of the payment service called the order service: %v", err)
+	}
+	if hits.Load() != 0 {
+		t.Fatal("the refused server received the request")
+	}
+
+	// ClientConfig checks the host name only, and would have sent it; expecting the server
+	// it is, ClientConfigFor does too.
+	for name, cfg := range map[string]*tls.Config{
+		"ClientConfig":                   orderID.ClientConfig(),
+		"ClientConfigFor(order-service)": orderID.ClientConfigFor(mtls.ID("order-service")),
+	} {
+		resp, err := client(cfg).Get(url)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", name, resp.StatusCode)
+		}
+	}
+
+	// The identity is checked after the chain and the host name, not instead of them.
+	otherCA, err := devca.NewCA("another CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignAddr, _ := startInternal(t, p.Load(p.Issue(otherCA, "payment-service", "foreign", now, time.Hour)))
+	_, err = tls.Dial("tcp", foreignAddr, orderID.ClientConfigFor(mtls.ID("payment-service")))
+	if !errors.As(err, new(x509.UnknownAuthorityError)) {
+		t.Errorf("the payment service's id on a certificate of another CA: %v, want an unknown authority", err)
+	}
+	paymentAddr, _ := startInternal(t, p.Identity("payment-service"))
+	cfg := orderID.ClientConfigFor(mtls.ID("payment-service"))
+	cfg.ServerName = "payment.internal" // a name the certificate does not carry
+	_, err = tls.Dial("tcp", paymentAddr, cfg)
+	if !errors.As(err, new(x509.HostnameError)) {
+		t.Errorf("the payment service under a name its certificate lacks: %v, want a host name error", err)
 	}
 }

@@ -174,8 +174,16 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 	if err != nil {
 		return nil, err
 	}
+	// The order service calls as itself, with its own client-credentials token (the token
+	// endpoint found by discovery unless configured), and only the payment service may
+	// answer: every internal certificate names localhost, so the host name alone would let
+	// any service of the CA take the token.
+	tokens := svcauth.TokenSource(ctx, svcauth.Config{
+		TokenURL: cfg.TokenURL, Issuer: cfg.OIDCIssuer, DiscoveryURL: cfg.OIDCDiscoveryURL,
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+	})
 	lookup, err := payment.NewLookup(cfg.PaymentInternalURL,
-		svcauth.NewClient(identity, serviceTokens(ctx, cfg), cfg.PaymentTimeout))
+		svcauth.NewClient(identity, mtls.ID("payment-service"), tokens, cfg.PaymentTimeout))
 	if err != nil {
 		return nil, err
 	}

@@ -99,7 +99,7 @@ func TestRunRefusesABadConfigurationBeforeStarting(t *testing.T) {
 // seed catalog to anyone and the orders to a verified shopper.
 func TestBuildWiresAWorkingService(t *testing.T) {
 	iss := testkit.NewIssuer(t)
-	files := newPKI(t).issue(t, "order-service")
+	files := testkit.NewPKI(t).Files("order-service")
 	var cfg Config
 	if err := config.Load(env(map[string]string{
 		"OIDC_ISSUER": iss.URL, "ORDER_DB_DSN": filepath.Join(t.TempDir(), "data", "order.db"),

@@ -3,52 +3,26 @@ package httpapi
 import (
 	"errors"
 	"log/slog"
-	"slices"
 
 	"github.com/gofiber/fiber/v2"
 
 	"example.com/shop/order/internal/order"
 	"example.com/shop/order/internal/store"
-	"example.com/shop/platform/authn"
-	"example.com/shop/platform/authz"
-	"example.com/shop/platform/devca"
 	"example.com/shop/platform/mtls"
-	"example.com/shop/platform/problem"
 	"example.com/shop/platform/server"
+	"example.com/shop/platform/svcauth"
 )
 
-// RoleService is the realm role of the services' own accounts (client credentials), which
-// every internal route requires.
-const RoleService = "SERVICE"
-
-// InternalRoute is one line of the internal listener's route table: the calls other
-// services make with no user behind them. Callers names the services allowed to make it;
-// each must prove it twice, with its certificate (SPIFFE id spiffe://shop/<name>) and
-// with its own client-credentials token (client <name>, realm role SERVICE).
-type InternalRoute struct {
-	Method  string
-	Path    string
-	Callers []string
-	Handler fiber.Handler
-}
-
-// paymentService calls the order service's internal listener; its certificate and its
-// Keycloak client share the name on purpose (see sameService).
-const paymentService = "payment-service"
-
 // internalRoutes is THE route table of the internal listener. api/internal.yaml describes
-// the same routes (TestInternalOpenAPIMatchesTheTable).
-func (h *handlers) internalRoutes() []InternalRoute {
-	payments := []string{paymentService}
-	return []InternalRoute{
+// the same routes (TestInternalOpenAPIMatchesTheTable). The payment service is the only
+// caller: it reports approvals and refunds.
+func (h *handlers) internalRoutes() []svcauth.Route {
+	payments := []string{mtls.ID("payment-service")}
+	return []svcauth.Route{
 		{Method: fiber.MethodPost, Path: "/internal/orders/:id/paid", Callers: payments, Handler: h.recordPaid},
 		{Method: fiber.MethodPost, Path: "/internal/orders/:id/refunded", Callers: payments, Handler: h.recordRefund},
 	}
 }
-
-// servicePolicy is the token policy of every internal route: a service account's token.
-// A shopper's or an admin's token, whatever its audience, is refused with 403.
-var servicePolicy = authz.Role(RoleService)
 
 // InternalDeps is what the internal API needs.
 type InternalDeps struct {
@@ -64,10 +38,11 @@ type Internal struct {
 	// App must be served behind mtls (TLS 1.3, a client certificate from the internal CA
 	// required). Each route then checks, in this order: the certificate's identity against
 	// the route's callers (403), the bearer token (401), its SERVICE role (403), and that
-	// the token was issued to the same service the certificate names (403).
+	// the token was issued to the same service the certificate names (403); see
+	// svcauth.Guard.
 	App *fiber.App
 	// Routes is the table App was built from.
-	Routes []InternalRoute
+	Routes []svcauth.Route
 }
 
 // NewInternal builds the internal API.
@@ -79,31 +54,8 @@ func NewInternal(d InternalDeps) *Internal {
 	app := server.New(server.Options{Name: "order-internal", Logger: d.Logger, Errors: errorMap})
 	app.Use(noStore, h.translateErrors)
 	routes := h.internalRoutes()
-	for _, rt := range routes {
-		ids := make([]string, len(rt.Callers))
-		for i, name := range rt.Callers {
-			ids[i] = devca.ID(name)
-		}
-		app.Add(rt.Method, rt.Path, mtls.Allow(ids...), d.Authenticate, servicePolicy.Handler(), sameService, rt.Handler)
-	}
+	svcauth.Mount(app, d.Authenticate, routes)
 	return &Internal{App: app, Routes: routes}
-}
-
-// sameService admits a request only when its token was issued to the service its
-// certificate names: the token's client (azp) payment-service with the certificate
-// spiffe://shop/payment-service.
-//
-// Either credential alone can leak: a token sits in memory and in transit for minutes, a
-// key on a disk. Binding them means that a thief needs both, of the same service: a
-// payment-service token replayed from another workload's connection is refused, and so is
-// a valid certificate carrying a token some other service was given. Each route's caller
-// list then holds for the token as well as for the certificate.
-func sameService(c *fiber.Ctx) error {
-	p, ok := authn.PrincipalFrom(c)
-	if !ok || p.ClientID == "" || !slices.Contains(mtls.PeerIDs(c), devca.ID(p.ClientID)) {
-		return problem.Forbidden("the token was not issued to the service this certificate belongs to")
-	}
-	return c.Next()
 }
 
 // unlessDeleted turns err, when it is order.ErrNotFound for an order that was deleted,

@@ -6,10 +6,8 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,60 +21,15 @@ import (
 	"example.com/shop/order/internal/httpapi"
 	"example.com/shop/order/internal/order"
 	"example.com/shop/platform/devca"
-	"example.com/shop/platform/mtls"
-	"example.com/shop/platform/server"
+	"example.com/shop/platform/svcauth"
+	"example.com/shop/platform/testkit"
 )
-
-// pki is a test CA in a temporary folder, issuing certificates as `make certs` does.
-type pki struct {
-	t   *testing.T
-	dir string
-	ca  *devca.CA
-}
-
-func newPKI(t *testing.T) *pki {
-	t.Helper()
-	ca, err := devca.NewCA("test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pki{t: t, dir: t.TempDir(), ca: ca}
-	if err := devca.WriteCert(filepath.Join(p.dir, "ca.pem"), ca.Cert); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// identity issues a certificate for service from ca (the test CA when nil), valid from
-// notBefore for an hour, and loads it as the service's mTLS identity trusting the test CA.
-func (p *pki) identity(ca *devca.CA, service, file string, notBefore time.Time) *mtls.Identity {
-	p.t.Helper()
-	if ca == nil {
-		ca = p.ca
-	}
-	leaf, err := ca.Issue(service, []string{"localhost", "127.0.0.1"}, notBefore, time.Hour)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	files := mtls.Files{CA: filepath.Join(p.dir, "ca.pem"), Cert: filepath.Join(p.dir, file+".pem"), Key: filepath.Join(p.dir, file+"-key.pem")}
-	if err := devca.WriteKey(files.Key, leaf.Key); err != nil {
-		p.t.Fatal(err)
-	}
-	if err := devca.WriteCert(files.Cert, leaf.Cert); err != nil {
-		p.t.Fatal(err)
-	}
-	id, err := mtls.Load(files)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return id
-}
 
 // internalEnv is the order service's internal listener on e's database, served over
 // mutual TLS as app.Run does, and the payment service as its client.
 type internalEnv struct {
 	*env
-	pki     *pki
+	pki     *testkit.PKI
 	base    string
 	payment *http.Client // the payment service's certificate
 	token   string       // the payment service's client-credentials token
@@ -85,26 +38,11 @@ type internalEnv struct {
 func newInternalEnv(t *testing.T, r *realm) *internalEnv {
 	t.Helper()
 	e := newEnv(t, r)
-	p := newPKI(t)
-	now := time.Now().Add(-time.Minute)
+	p := testkit.NewPKI(t)
 	internal := httpapi.NewInternal(httpapi.InternalDeps{Store: e.store, Authenticate: r.verifier.Middleware(e.log), Logger: e.log})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	id := p.identity(nil, "order-service", "order-service", now)
-	go func() { done <- server.Serve(ctx, internal.App, tls.NewListener(ln, id.ServerConfig())) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
 	return &internalEnv{
-		env: e, pki: p, base: "https://" + ln.Addr().String(),
-		payment: tlsClient(p.identity(nil, "payment-service", "payment-service", now).ClientConfig()),
+		env: e, pki: p, base: testkit.ServeInternal(t, internal.App, p.Identity("order-service")),
+		payment: tlsClient(p.Identity("payment-service").ClientConfig()),
 		token:   r.service,
 	}
 }
@@ -169,15 +107,16 @@ func TestInternalListenerAdmitsOnlyThePaymentService(t *testing.T) {
 	path := "/internal/orders/" + orderID + "/refunded"
 	body := map[string]any{"paymentId": paid.PaymentID, "amount": 100, "fullyRefunded": false}
 
-	webapp := tlsClient(ie.pki.identity(nil, "webapp", "webapp", now).ClientConfig())
-	orderSvc := tlsClient(ie.pki.identity(nil, "order-service", "order-client", now).ClientConfig())
-	expired := ie.pki.identity(nil, "payment-service", "expired", now.Add(-2*time.Hour))
+	p := ie.pki
+	webapp := tlsClient(p.Identity("webapp").ClientConfig())
+	orderSvc := tlsClient(p.Load(p.Issue(nil, "order-service", "order-client", now, time.Hour)).ClientConfig())
+	expired := p.Load(p.Issue(nil, "payment-service", "expired", now.Add(-2*time.Hour), time.Hour))
 	otherCA, err := devca.NewCA("another CA", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	foreign := ie.pki.identity(otherCA, "payment-service", "foreign", now)
-	noCert := ie.pki.identity(nil, "payment-service", "no-cert", now).ClientConfig()
+	foreign := p.Load(p.Issue(otherCA, "payment-service", "foreign", now, time.Hour))
+	noCert := p.Load(p.Issue(nil, "payment-service", "no-cert", now, time.Hour)).ClientConfig()
 	noCert.GetClientCertificate = nil
 
 	before := ie.snapshot()
@@ -367,7 +306,7 @@ func TestPaidNotices(t *testing.T) {
 func TestEveryInternalRouteIsInTheTable(t *testing.T) {
 	e := newEnv(t, newRealm(t))
 	internal := httpapi.NewInternal(httpapi.InternalDeps{Store: e.store, Authenticate: func(c *fiber.Ctx) error { return c.Next() }})
-	table := map[string]httpapi.InternalRoute{}
+	table := map[string]svcauth.Route{}
 	for _, rt := range internal.Routes {
 		table[rt.Method+" "+rt.Path] = rt
 		if len(rt.Callers) == 0 {
@@ -434,12 +373,8 @@ func TestInternalOpenAPIMatchesTheTable(t *testing.T) {
 			continue
 		}
 		delete(documented, key)
-		var want []string
-		for _, c := range rt.Callers {
-			want = append(want, devca.ID(c))
-		}
-		if !slices.Equal(callers, want) {
-			t.Errorf("%s: internal.yaml says x-callers %v, the table %v", key, callers, want)
+		if !slices.Equal(callers, rt.Callers) {
+			t.Errorf("%s: internal.yaml says x-callers %v, the table %v", key, callers, rt.Callers)
 		}
 	}
 	for key := range documented {

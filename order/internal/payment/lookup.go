@@ -35,9 +35,10 @@ type Lookup struct {
 }
 
 // NewLookup returns a Lookup of the payment service's internal listener at baseURL (e.g.
-// https://localhost:8443). client must authenticate the order service there:
-// svcauth.NewClient gives one that presents its certificate and its client-credentials
-// token, and bounds each call with a timeout.
+// https://localhost:8443). client must authenticate the order service there, and the
+// payment service to it: svcauth.NewClient gives one that presents the order service's
+// certificate and client-credentials token, accepts no server but the payment service,
+// and bounds each call with a timeout.
 func NewLookup(baseURL string, client *http.Client) (*Lookup, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {

@@ -143,8 +143,16 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 	if err != nil {
 		return nil, err
 	}
+	// The payment service calls as itself, with its own client-credentials token (the token
+	// endpoint found by discovery unless configured), and only the order service may
+	// answer: every internal certificate names localhost, so the host name alone would let
+	// any service of the CA take the token.
+	tokens := svcauth.TokenSource(ctx, svcauth.Config{
+		TokenURL: cfg.TokenURL, Issuer: cfg.Issuer, DiscoveryURL: cfg.DiscoveryURL,
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+	})
 	notices, err := orders.NewNotices(cfg.OrderInternalURL,
-		svcauth.NewClient(identity, serviceTokens(ctx, cfg), cfg.OrderTimeout))
+		svcauth.NewClient(identity, mtls.ID("order-service"), tokens, cfg.OrderTimeout))
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,6 @@ import (
 
 	"example.com/shop/platform/authn"
 	"example.com/shop/platform/config"
-	"example.com/shop/platform/devca"
 	"example.com/shop/platform/mtls"
 	"example.com/shop/platform/testkit"
 )
@@ -100,20 +99,23 @@ func newFakeOrder(t *testing.T, r *realm, id *mtls.Identity) *fakeOrder {
 	}
 	internal := http.NewServeMux()
 	internal.HandleFunc("POST /internal/orders/{id}/{kind}", func(w http.ResponseWriter, req *http.Request) {
+		// Every request is recorded, verified or not: some tests want none at all.
 		token, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-		p, err := verifier.Verify(req.Context(), token)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusUnauthorized)
-			return
-		}
-		n := notice{path: req.URL.Path, client: p.ClientID, token: token}
+		n := notice{path: req.URL.Path, token: token}
 		for _, u := range req.TLS.VerifiedChains[0][0].URIs {
 			n.peers = append(n.peers, u.String())
 		}
 		_ = json.NewDecoder(req.Body).Decode(&n.body)
+		p, err := verifier.Verify(req.Context(), token)
+		if err == nil {
+			n.client = p.ClientID
+		}
 		f.mu.Lock()
 		f.notices = append(f.notices, n)
 		f.mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+		}
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -148,26 +150,10 @@ func (f *fakeOrder) waitFor(t *testing.T, n int) []notice {
 	}
 }
 
-// issue writes a certificate of service from ca into dir and returns its files.
-func issue(t *testing.T, ca *devca.CA, dir, service string) mtls.Files {
-	t.Helper()
-	leaf, err := ca.Issue(service, []string{"localhost", "127.0.0.1"}, time.Now().Add(-time.Minute), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := mtls.Files{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, service+".pem"), Key: filepath.Join(dir, service+"-key.pem")}
-	if err := devca.WriteKey(f.Key, leaf.Key); err != nil {
-		t.Fatal(err)
-	}
-	if err := devca.WriteCert(f.Cert, leaf.Cert); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
 // stack is the payment service built from configuration and served on loopback ports, as
 // Run does, in front of a fake Keycloak and a fake order service.
 type stack struct {
+	svc      *service
 	realm    *realm
 	order    *fakeOrder
 	public   string
@@ -177,27 +163,23 @@ type stack struct {
 
 func startStack(t *testing.T, lifetime int64) *stack {
 	t.Helper()
+	return startStackAgainst(t, lifetime, "order-service")
+}
+
+// startStackAgainst is startStack with the fake order service's internal listener
+// presenting a certificate of the CA for peer, which need not be the order service.
+func startStackAgainst(t *testing.T, lifetime int64, peer string) *stack {
+	t.Helper()
 	r := newRealm(t)
 	r.lifetime.Store(lifetime)
-	dir := t.TempDir()
-	ca, err := devca.NewCA("test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := devca.WriteCert(filepath.Join(dir, "ca.pem"), ca.Cert); err != nil {
-		t.Fatal(err)
-	}
-	files := issue(t, ca, dir, "payment-service")
-	orderID, err := mtls.Load(issue(t, ca, dir, "order-service"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	order := newFakeOrder(t, r, orderID)
+	p := testkit.NewPKI(t)
+	files := p.Files("payment-service")
+	order := newFakeOrder(t, r, p.Identity(peer))
 	var cfg Config
 	if err := config.Load(func(k string) string {
 		return map[string]string{
 			"OIDC_ISSUER": r.iss.URL, "OIDC_DISCOVERY_URL": r.internal,
-			"PAYMENT_DB_DSN": filepath.Join(dir, "payment.db"),
+			"PAYMENT_DB_DSN": filepath.Join(t.TempDir(), "payment.db"),
 			"PAYMENT_TLS_CA": files.CA, "PAYMENT_TLS_CERT": files.Cert, "PAYMENT_TLS_KEY": files.Key,
 			"PAYMENT_CLIENT_SECRET": secret,
 			"PAYMENT_ORDER_URL":     order.public, "PAYMENT_ORDER_INTERNAL_URL": order.internal,
@@ -227,7 +209,7 @@ func startStack(t *testing.T, lifetime int64) *stack {
 		}
 		svc.close()
 	})
-	return &stack{realm: r, order: order, public: "http://" + public.Addr().String(),
+	return &stack{svc: svc, realm: r, order: order, public: "http://" + public.Addr().String(),
 		internal: "https://" + internal.Addr().String(), files: files}
 }
 
@@ -343,22 +325,33 @@ func TestTheInternalListenerWantsAClientCertificate(t *testing.T) {
 	}
 }
 
-// TestTheTokenEndpointIsFoundByDiscovery: the endpoint comes from the realm's discovery
-// document; fetched through an internal URL, it is moved to that URL (the document names
-// the public one); a document for another issuer is refused.
-func TestTheTokenEndpointIsFoundByDiscovery(t *testing.T) {
-	r := newRealm(t)
-	ctx := t.Context()
-	for _, tc := range []struct{ discovery, want string }{
-		{"", r.iss.URL + "/protocol/openid-connect/token"},
-		{r.internal, r.internal + "/protocol/openid-connect/token"},
-		{r.internal + "/", r.internal + "/protocol/openid-connect/token"},
-	} {
-		if got, err := tokenEndpoint(ctx, r.iss.URL, tc.discovery); err != nil || got != tc.want {
-			t.Errorf("discovery at %q: %q %v, want %q", tc.discovery, got, err, tc.want)
+// TestNoticesGoOnlyToTheOrderService: a server at the order service's internal URL with a
+// valid certificate of the CA, for localhost, but of another service, is refused in the
+// handshake. No notice reaches it, so neither does the payment service's token; the
+// notice stays in the outbox for a later attempt.
+func TestNoticesGoOnlyToTheOrderService(t *testing.T) {
+	s := startStackAgainst(t, 300, "gateway")
+	s.charge(t)
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Due within the hour: whatever the relay's backoff after a failed attempt.
+		due, err := s.svc.store.DueNotices(ctx, time.Now().Add(time.Hour), 10)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if len(due) == 1 && due[0].Attempts > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed delivery recorded: %+v", due)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	if got, err := tokenEndpoint(ctx, "http://keycloak.example/realms/shop", r.internal); err == nil {
-		t.Errorf("a document of another issuer was accepted: %q", got)
+	if got := s.order.received(); len(got) != 0 {
+		t.Fatalf("the impostor received %d notices, from %v", len(got), got[0].peers)
+	}
+	if n, err := s.svc.store.PendingNotices(ctx); err != nil || n != 1 {
+		t.Fatalf("pending notices: %d %v, want the one kept for later", n, err)
 	}
 }

@@ -1,13 +1,10 @@
 package httpapi_test
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,54 +19,9 @@ import (
 	"example.com/shop/platform/authn"
 	"example.com/shop/platform/devca"
 	"example.com/shop/platform/mtls"
-	"example.com/shop/platform/server"
+	"example.com/shop/platform/svcauth"
 	"example.com/shop/platform/testkit"
 )
-
-// pki is a test CA in a temporary folder, issuing certificates as `make certs` does.
-type pki struct {
-	t   *testing.T
-	dir string
-	ca  *devca.CA
-}
-
-func newPKI(t *testing.T) *pki {
-	t.Helper()
-	ca, err := devca.NewCA("test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pki{t: t, dir: t.TempDir(), ca: ca}
-	if err := devca.WriteCert(filepath.Join(p.dir, "ca.pem"), ca.Cert); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// identity issues a certificate for service from ca (the test CA when nil), valid from
-// notBefore for an hour, and loads it as the service's mTLS identity trusting the test CA.
-func (p *pki) identity(ca *devca.CA, service, file string, notBefore time.Time) *mtls.Identity {
-	p.t.Helper()
-	if ca == nil {
-		ca = p.ca
-	}
-	leaf, err := ca.Issue(service, []string{"localhost", "127.0.0.1"}, notBefore, time.Hour)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	files := mtls.Files{CA: filepath.Join(p.dir, "ca.pem"), Cert: filepath.Join(p.dir, file+".pem"), Key: filepath.Join(p.dir, file+"-key.pem")}
-	if err := devca.WriteKey(files.Key, leaf.Key); err != nil {
-		p.t.Fatal(err)
-	}
-	if err := devca.WriteCert(files.Cert, leaf.Cert); err != nil {
-		p.t.Fatal(err)
-	}
-	id, err := mtls.Load(files)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return id
-}
 
 // serveInternal serves the payment service's internal app of e on a loopback TLS listener
 // with the identity of the payment service, as app.Run does, and returns its base URL.
@@ -80,20 +32,7 @@ func serveInternal(t *testing.T, e *env, iss *testkit.Issuer, id *mtls.Identity)
 		t.Fatal(err)
 	}
 	app := httpapi.NewInternal(httpapi.InternalOptions{Service: e.svc, Authenticate: verifier.Middleware(quiet), Logger: quiet})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- server.Serve(ctx, app, tls.NewListener(ln, id.ServerConfig())) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return "https://" + ln.Addr().String()
+	return testkit.ServeInternal(t, app, id)
 }
 
 // tlsClient calls with the given TLS configuration, one connection per request so every
@@ -110,19 +49,19 @@ func TestInternalListenerAdmitsOnlyTheOrderService(t *testing.T) {
 	iss := testkit.NewIssuer(t)
 	e := newEnv(t, iss, tokens(t, iss))
 	paymentID, order := e.paid(2599)
-	p := newPKI(t)
+	p := testkit.NewPKI(t)
 	now := time.Now().Add(-time.Minute)
-	base := serveInternal(t, e, iss, p.identity(nil, "payment-service", "payment-service", now))
+	base := serveInternal(t, e, iss, p.Identity("payment-service"))
 	url := base + "/internal/payments?orderId=" + order
 
-	orderID := p.identity(nil, "order-service", "order-service", now)
-	webappID := p.identity(nil, "webapp", "webapp", now)
-	expiredID := p.identity(nil, "order-service", "expired", now.Add(-2*time.Hour))
+	orderID := p.Identity("order-service")
+	webappID := p.Identity("webapp")
+	expiredID := p.Load(p.Issue(nil, "order-service", "expired", now.Add(-2*time.Hour), time.Hour))
 	otherCA, err := devca.NewCA("another CA", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	foreignID := p.identity(otherCA, "order-service", "foreign", now)
+	foreignID := p.Load(p.Issue(otherCA, "order-service", "foreign", now, time.Hour))
 	noCert := orderID.ClientConfig()
 	noCert.GetClientCertificate = nil
 
@@ -204,10 +143,9 @@ func TestInternalPaymentsOfOrder(t *testing.T) {
 	declined := e.charge(owner, order, processor.CardDeclined, uuid.NewString()).json(t)["paymentId"]
 	approved := e.charge(owner, order, processor.CardApproved, uuid.NewString()).json(t)["id"]
 	e.paid(500) // another order's payment
-	p := newPKI(t)
-	now := time.Now().Add(-time.Minute)
-	base := serveInternal(t, e, iss, p.identity(nil, "payment-service", "payment-service", now))
-	client := tlsClient(p.identity(nil, "order-service", "order-service", now).ClientConfig())
+	p := testkit.NewPKI(t)
+	base := serveInternal(t, e, iss, p.Identity("payment-service"))
+	client := tlsClient(p.Identity("order-service").ClientConfig())
 	token := iss.Token(t, iss.Service("order-service", "payment-service", "SERVICE"))
 	get := func(query string) (int, []byte) {
 		req, _ := http.NewRequest(http.MethodGet, base+"/internal/payments"+query, nil)
@@ -243,7 +181,7 @@ func TestEveryInternalRouteIsInTheTable(t *testing.T) {
 	iss := testkit.NewIssuer(t)
 	e := newEnv(t, iss, tokens(t, iss))
 	app := httpapi.NewInternal(httpapi.InternalOptions{Service: e.svc, Authenticate: func(c *fiber.Ctx) error { return c.Next() }, Logger: quiet})
-	table := map[string]httpapi.InternalRoute{}
+	table := map[string]svcauth.Route{}
 	for _, r := range (&httpapi.Handlers{}).InternalRoutes() {
 		table[r.Method+" "+r.Path] = r
 		if len(r.Callers) == 0 {
@@ -287,7 +225,7 @@ func TestInternalOpenAPIMatchesTheTable(t *testing.T) {
 	if err := doc.Validate(t.Context()); err != nil {
 		t.Fatalf("api/internal.yaml is not valid OpenAPI 3: %v", err)
 	}
-	table := map[string]httpapi.InternalRoute{}
+	table := map[string]svcauth.Route{}
 	for _, r := range (&httpapi.Handlers{}).InternalRoutes() {
 		table[r.Method+" "+r.Path] = r
 	}
@@ -304,12 +242,8 @@ func TestInternalOpenAPIMatchesTheTable(t *testing.T) {
 			var callers []string
 			raw, _ := json.Marshal(op.Extensions["x-callers"])
 			_ = json.Unmarshal(raw, &callers)
-			var want []string
-			for _, c := range rt.Callers {
-				want = append(want, devca.ID(c))
-			}
-			if !slices.Equal(callers, want) {
-				t.Errorf("%s: x-callers %v, the table allows %v", key, callers, want)
+			if !slices.Equal(callers, rt.Callers) {
+				t.Errorf("%s: x-callers %v, the table allows %v", key, callers, rt.Callers)
 			}
 			if op.Responses.Status(http.StatusForbidden) == nil || op.Responses.Status(http.StatusUnauthorized) == nil {
 				t.Errorf("%s does not document 401 and 403", key)

@@ -129,8 +129,9 @@ type Notices struct {
 
 // NewNotices returns the sender of notices to the order service's internal listener at
 // baseURL (e.g. https://localhost:8444). client must authenticate the payment service
-// there: svcauth.NewClient gives one that presents its certificate and its
-// client-credentials token, and bounds each call with a timeout.
+// there, and the order service to it: svcauth.NewClient gives one that presents the
+// payment service's certificate and client-credentials token, accepts no server but the
+// order service, and bounds each call with a timeout.
 func NewNotices(baseURL string, client *http.Client) (*Notices, error) {
 	u, err := parseBase(baseURL)
 	if err != nil {

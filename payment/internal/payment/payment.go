@@ -10,14 +10,9 @@ import (
 	"time"
 )
 
-// Realm roles the payment service's routes require.
-const (
-	// RoleUser is the realm role every shopper holds.
-	RoleUser = "USER"
-	// RoleService is the realm role of the services' own accounts (client credentials),
-	// which the internal routes require.
-	RoleService = "SERVICE"
-)
+// RoleUser is the realm role every shopper holds, which the public routes require. (The
+// internal routes require svcauth.RoleService.)
+const RoleUser = "USER"
 
 // Money is an amount in integer minor units (cents) and its ISO 4217 currency. Money is never
 // a float: sums and comparisons must be exact.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"example.com/shop/platform/devca"
+	"example.com/shop/platform/mtls"
 )
 
 // services lists who gets a certificate and the host names it answers to: the compose/
@@ -79,7 +80,7 @@ func run(dir string, renew bool) error {
 		if err := devca.WriteCert(certPath, leaf.Cert); err != nil {
 			return err
 		}
-		fmt.Printf("issued %s for %s (valid until %s)\n", certPath, devca.ID(name), leaf.Cert.NotAfter.Format(time.DateOnly))
+		fmt.Printf("issued %s for %s (valid until %s)\n", certPath, mtls.ID(name), leaf.Cert.NotAfter.Format(time.DateOnly))
 	}
 	return nil
 }
