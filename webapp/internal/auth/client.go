@@ -131,8 +131,8 @@ func (c *Client) endpoints(ctx context.Context) (*endpoints, error) {
 	ctx = oidc.ClientContext(ctx, c.cfg.HTTPClient)
 	from := c.cfg.Issuer
 	if c.cfg.DiscoveryURL != "" && c.cfg.DiscoveryURL != c.cfg.Issuer {
-		// The document fetched internally still names the public issuer, and go-oidc checks
-		// it against that rather than against the URL it fetched from.
+		// The document fetched internally names the public issuer; go-oidc, told so with
+		// InsecureIssuerURLContext, then compares nothing, so the issuer is checked below.
 		ctx = oidc.InsecureIssuerURLContext(ctx, c.cfg.Issuer)
 		from = c.cfg.DiscoveryURL
 	}
@@ -141,6 +141,7 @@ func (c *Client) endpoints(ctx context.Context) (*endpoints, error) {
 		return nil, fmt.Errorf("%w: discovery at %s: %v", ErrUnavailable, from, err)
 	}
 	var doc struct {
+		Issuer     string `json:"issuer"`
 		Authorize  string `json:"authorization_endpoint"`
 		Token      string `json:"token_endpoint"`
 		EndSession string `json:"end_session_endpoint"`
@@ -148,6 +149,11 @@ func (c *Client) endpoints(ctx context.Context) (*endpoints, error) {
 	}
 	if err := p.Claims(&doc); err != nil || doc.Authorize == "" || doc.Token == "" || doc.JWKS == "" {
 		return nil, fmt.Errorf("%w: discovery at %s is incomplete", ErrUnavailable, from)
+	}
+	// The document decides where the browser logs in and where the client secret and codes
+	// are sent: one describing another issuer (a wrong or hijacked internal URL) is refused.
+	if doc.Issuer != c.cfg.Issuer {
+		return nil, fmt.Errorf("%w: discovery at %s describes issuer %q, want %q", ErrUnavailable, from, doc.Issuer, c.cfg.Issuer)
 	}
 	c.ep = &endpoints{
 		authorize:  c.rebase(doc.Authorize, from, c.cfg.Issuer),

@@ -102,6 +102,18 @@ func TestDiscoveryFailureIsUnavailable(t *testing.T) {
 	}
 }
 
+// TestInternalDiscoveryMustNameTheIssuer: a discovery document of another issuer, reached
+// through the internal URL, is refused: the browser is never sent to its login page.
+func TestInternalDiscoveryMustNameTheIssuer(t *testing.T) {
+	kc := newProvider(t)
+	other := newProvider(t) // another realm, answering at the internal URL
+	c := newClient(t, kc, other.URL)
+	to, err := c.AuthCodeURL(context.Background(), auth.NewLogin("/", false, time.Now()))
+	if !errors.Is(err, auth.ErrUnavailable) || to != "" {
+		t.Fatalf("AuthCodeURL = %q, %v; want ErrUnavailable", to, err)
+	}
+}
+
 // TestRefreshIsShared: concurrent refreshes with one refresh token make one call, which
 // Keycloak's reuse detection requires.
 func TestRefreshIsShared(t *testing.T) {
