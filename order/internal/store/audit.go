@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"example.com/shop/order/internal/order"
+	"example.com/shop/platform/database"
 )
 
 // Audit appends an entry to the audit log. Call it in the same Tx as the action it records,
@@ -16,7 +17,7 @@ func (s *Store) Audit(ctx context.Context, e order.AuditEntry) error {
 		return fmt.Errorf("store: encoding audit details: %w", err)
 	}
 	r := auditRow{
-		At: now(), ActorSubject: e.ActorSubject, ActorUsername: e.ActorUsername,
+		At: database.Now(), ActorSubject: e.ActorSubject, ActorUsername: e.ActorUsername,
 		Action: e.Action, TargetID: e.TargetID, Details: string(details), RequestID: e.RequestID,
 	}
 	return s.db.WithContext(ctx).Create(&r).Error

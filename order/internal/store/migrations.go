@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-gormigrate/gormigrate/v2"
 	"gorm.io/gorm"
+
+	"example.com/shop/platform/database"
 )
 
 // migrations is the schema's history, oldest first. A migration is never edited once it
@@ -28,7 +30,7 @@ func migrations() []*gormigrate.Migration {
 		{
 			ID: "202607010002_seed_catalog",
 			Migrate: func(tx *gorm.DB) error {
-				at := now()
+				at := database.Now()
 				seed := seedCatalogV1()
 				for i := range seed {
 					seed[i].CreatedAt, seed[i].UpdatedAt = at, at

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"example.com/shop/order/internal/order"
+	"example.com/shop/platform/database"
 )
 
 // NewOrder is what it takes to create an order. UserID and Customer come from the verified
@@ -284,7 +285,7 @@ func moveStatus(tx *gorm.DB, id string, from, to order.Status, extra map[string]
 func (s *Store) StartPaymentAttempt(ctx context.Context, id string) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&orderRow{}).Where("id = ? AND status = ?", id, string(order.StatusPending)).
-			UpdateColumn("payment_started_at", now())
+			UpdateColumn("payment_started_at", database.Now())
 		if res.Error != nil || res.RowsAffected == 1 {
 			return res.Error
 		}

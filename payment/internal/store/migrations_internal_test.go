@@ -7,12 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/go-gormigrate/gormigrate/v2"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"example.com/shop/payment/internal/payment"
+	"example.com/shop/platform/database"
 )
 
 // TestOrderNoticesMigrationKeepsUndeliveredRefundNotices: a database that still has the
@@ -20,11 +18,7 @@ import (
 // notice is still due afterwards, now as a refunded notice, and paid notices fit beside it.
 func TestOrderNoticesMigrationKeepsUndeliveredRefundNotices(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "payment.db")
-	dsn, err := sqliteDSN(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{Logger: logger.Discard})
+	old, err := database.Open(t.Context(), database.Config{Driver: database.DriverSQLite, DSN: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +43,9 @@ func TestOrderNoticesMigrationKeepsUndeliveredRefundNotices(t *testing.T) {
 			t.Fatalf("%s: %v", stmt, err)
 		}
 	}
-	sqlDB, _ := old.DB()
-	sqlDB.Close()
+	if err := database.Close(old); err != nil {
+		t.Fatal(err)
+	}
 
 	s, err := Open(t.Context(), Options{Driver: DriverSQLite, DSN: path, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -14,37 +14,25 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/go-gormigrate/gormigrate/v2"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
-	"gorm.io/gorm/logger"
 
 	"example.com/shop/payment/internal/payment"
+	"example.com/shop/platform/database"
 )
 
 // Drivers are the supported database drivers.
 const (
-	DriverSQLite   = "sqlite"
-	DriverPostgres = "postgres"
+	DriverSQLite   = database.DriverSQLite
+	DriverPostgres = database.DriverPostgres
 )
 
-// Options say which database to open.
-type Options struct {
-	// Driver is DriverSQLite or DriverPostgres.
-	Driver string
-	// DSN is a file path (SQLite) or a connection string (PostgreSQL).
-	DSN string
-	// Logger receives slow and failed statements, without their parameters.
-	Logger *slog.Logger
-}
+// Options say which database to open. A nil Logger means slog.Default(): the store logs
+// its failed and slow statements, tagged component=store.
+type Options = database.Config
 
 // Store implements payment.Store and the outbox's store on a GORM database.
 type Store struct {
@@ -53,41 +41,16 @@ type Store struct {
 
 var _ payment.Store = (*Store)(nil)
 
-// Open connects to the database and brings its schema up to date.
+// Open connects to the database (with the settings database.Open gives both drivers) and
+// brings its schema up to date.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	var dialector gorm.Dialector
-	switch o.Driver {
-	case DriverSQLite:
-		dsn, err := sqliteDSN(o.DSN)
-		if err != nil {
-			return nil, err
-		}
-		dialector = sqlite.Open(dsn)
-	case DriverPostgres:
-		dialector = postgres.Open(o.DSN)
-	default:
-		return nil, fmt.Errorf("store: unknown driver %q (want %s or %s)", o.Driver, DriverSQLite, DriverPostgres)
-	}
-	db, err := gorm.Open(dialector, &gorm.Config{
-		// Unique and foreign-key violations come back as gorm.ErrDuplicatedKey and
-		// gorm.ErrForeignKeyViolated, the same on both databases.
-		TranslateError: true,
-		// Every write that needs a transaction opens one explicitly.
-		SkipDefaultTransaction: true,
-		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
-		Logger: logger.NewSlogLogger(o.Logger.With("component", "store"), logger.Config{
-			SlowThreshold: 250 * time.Millisecond,
-			LogLevel:      logger.Warn,
-			// Statements are logged with placeholders, never with the values bound to them.
-			ParameterizedQueries:      true,
-			IgnoreRecordNotFoundError: true,
-		}),
-	})
+	o.Logger = o.Logger.With("component", "store")
+	db, err := database.Open(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("store: opening %s database: %w", o.Driver, err)
+		return nil, err
 	}
 	s := &Store{db: db}
 	if err := s.migrate(ctx, o.Driver); err != nil {
@@ -95,38 +58,6 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// sqliteDSN turns a file path into a DSN with the settings concurrent writers need: WAL so
-// readers never wait for the writer, a busy timeout so writers queue instead of failing, and
-// IMMEDIATE transactions so a transaction takes the write lock when it begins, rather than
-// failing when it tries to upgrade a read lock that another writer holds.
-func sqliteDSN(dsn string) (string, error) {
-	path, query, _ := strings.Cut(dsn, "?")
-	if path == "" {
-		return "", errors.New("store: the SQLite DSN needs a file path")
-	}
-	if path != ":memory:" && !strings.HasPrefix(path, "file:") {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return "", fmt.Errorf("store: creating the database directory: %w", err)
-		}
-	}
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return "", fmt.Errorf("store: SQLite DSN options: %w", err)
-	}
-	pragmas := strings.Join(q["_pragma"], ",")
-	for name, value := range map[string]string{
-		"busy_timeout": "busy_timeout(10000)", "journal_mode": "journal_mode(WAL)", "foreign_keys": "foreign_keys(1)",
-	} {
-		if !strings.Contains(pragmas, name) {
-			q.Add("_pragma", value)
-		}
-	}
-	if q.Get("_txlock") == "" {
-		q.Set("_txlock", "immediate")
-	}
-	return path + "?" + q.Encode(), nil
 }
 
 func (s *Store) migrate(ctx context.Context, driver string) error {
@@ -160,22 +91,10 @@ func (s *Store) migrate(ctx context.Context, driver string) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
-	}
-	return sqlDB.Close()
-}
+func (s *Store) Close() error { return database.Close(s.db) }
 
 // Ping checks the database, for the readiness probe.
-func (s *Store) Ping(ctx context.Context) error {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
-	}
-	return sqlDB.PingContext(ctx)
-}
+func (s *Store) Ping(ctx context.Context) error { return database.Ping(ctx, s.db) }
 
 // paymentRow is a row of payments.
 type paymentRow struct {
