@@ -212,16 +212,18 @@ func cpuTicks(pid int, children bool) (int64, error) {
 	return sum, nil
 }
 
-// childrenOf lists the live children of pid.
-func childrenOf(pid int) []int {
-	var out []int
+// procStats reads /proc/<pid>/stat of every process, keyed by pid, as the fields after the
+// command name (which may itself hold spaces and parentheses): field 0 is the state, 1 the
+// parent pid, 6 the flags, 11 and 12 user and system time in clock ticks.
+func procStats() map[int][]string {
+	out := map[int][]string{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
-		c, err := strconv.Atoi(e.Name())
+		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			continue
 		}
@@ -229,8 +231,17 @@ func childrenOf(pid int) []int {
 		if i < 0 {
 			continue
 		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+		out[pid] = strings.Fields(string(b[i+1:]))
+	}
+	return out
+}
+
+// childrenOf lists the live children of pid.
+func childrenOf(pid int) []int {
+	var out []int
+	parent := strconv.Itoa(pid)
+	for c, f := range procStats() {
+		if len(f) > 1 && f[1] == parent {
 			out = append(out, c)
 		}
 	}
@@ -312,21 +323,7 @@ func otherCPU() map[int]float64 {
 		kthr  bool
 	}
 	all := map[int]st{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
+	for pid, f := range procStats() {
 		if len(f) < 15 {
 			continue
 		}
