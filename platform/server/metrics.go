@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -15,6 +16,15 @@ import (
 type metrics struct {
 	reg      *prometheus.Registry
 	duration *prometheus.HistogramVec
+	// series caches each labelled histogram: the vector would hash and look up its three
+	// labels (and format the status) on every request. The set is bounded like the labels
+	// themselves: route patterns, methods and statuses.
+	series sync.Map // seriesKey -> prometheus.Observer
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
 }
 
 func newMetrics(service string) *metrics {
@@ -31,7 +41,12 @@ func newMetrics(service string) *metrics {
 }
 
 func (m *metrics) observe(route, method string, status int, d time.Duration) {
-	m.duration.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
+	k := seriesKey{route, method, status}
+	o, ok := m.series.Load(k)
+	if !ok {
+		o, _ = m.series.LoadOrStore(k, m.duration.WithLabelValues(route, method, strconv.Itoa(status)))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
 }
 
 func (m *metrics) handler() fiber.Handler {

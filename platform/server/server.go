@@ -127,14 +127,18 @@ func accessLog(log *slog.Logger, m *metrics) fiber.Handler {
 		if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 			return nil
 		}
-		attrs := []any{
-			"request_id", c.Locals(problem.RequestIDKey), "method", c.Method(), "path", c.Path(),
-			"route", route, "status", status, "duration_ms", elapsed.Milliseconds(), "ip", c.IP(),
-		}
+		// LogAttrs with typed attributes: no value is boxed into an interface per request.
+		id, _ := c.Locals(problem.RequestIDKey).(string)
+		attrs := make([]slog.Attr, 0, 10)
+		attrs = append(attrs,
+			slog.String("request_id", id), slog.String("method", c.Method()), slog.String("path", c.Path()),
+			slog.String("route", route), slog.Int("status", status),
+			slog.Int64("duration_ms", elapsed.Milliseconds()), slog.String("ip", c.IP()),
+		)
 		if p, ok := authn.PrincipalFrom(c); ok {
-			attrs = append(attrs, "sub", p.Subject, "client", p.ClientID)
+			attrs = append(attrs, slog.String("sub", p.Subject), slog.String("client", p.ClientID))
 		}
-		log.Info("request", attrs...)
+		log.LogAttrs(c.Context(), slog.LevelInfo, "request", attrs...)
 		return nil
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"example.com/shop/platform/authn"
 	"example.com/shop/platform/authz"
 	"example.com/shop/platform/config"
+	"example.com/shop/platform/logging"
 	"example.com/shop/platform/server"
 
 	"example.com/shop/gateway/internal/edge"
@@ -46,7 +47,8 @@ import (
 
 // Run starts the gateway and blocks until ctx is cancelled.
 func Run(ctx context.Context, getenv func(string) string) error {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("service", "gateway")
+	log, closeLog := logging.New(os.Stdout, "gateway")
+	defer closeLog()
 	var cfg Config
 	if err := config.Load(getenv, &cfg); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)

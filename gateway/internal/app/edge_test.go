@@ -12,10 +12,11 @@ import (
 func checkSecurityHeaders(t *testing.T, what string, resp *http.Response) {
 	t.Helper()
 	want := map[string]string{
-		"X-Content-Type-Options":  "nosniff",
-		"X-Frame-Options":         "DENY",
-		"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-		"Referrer-Policy":         "no-referrer",
+		"X-Content-Type-Options":       "nosniff",
+		"X-Frame-Options":              "DENY",
+		"Content-Security-Policy":      "default-src 'none'; frame-ancestors 'none'",
+		"Referrer-Policy":              "no-referrer",
+		"Cross-Origin-Resource-Policy": "same-origin",
 	}
 	for k, v := range want {
 		if got := resp.Header.Get(k); got != v {

@@ -115,7 +115,7 @@ var forwardingHeaders = []string{
 // Forwarding resolves the request's Client (see Resolve) and stores it for ClientFrom.
 // From a peer that is not a trusted proxy it also deletes every forwarding header from
 // the request in place, so nothing downstream (Fiber's own Protocol and Hostname, which
-// trust these headers by default, helmet's HSTS decision, the proxy) can be misled by
+// trust these headers by default, the HSTS decision, the proxy) can be misled by
 // them. It must run first.
 func (t TrustedProxies) Forwarding() fiber.Handler {
 	return func(c *fiber.Ctx) error {

@@ -4,47 +4,62 @@ import (
 	"slices"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/helmet"
 	"github.com/valyala/fasthttp"
 )
 
-// The security headers of every gateway response. The gateway serves JSON to programs,
-// never documents to render, so the strictest values cost nothing: no content may load,
-// no page may frame it, no Referer leaves.
-const (
-	contentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'"
-	frameOptions          = "DENY"
-	referrerPolicy        = "no-referrer"
-	noSniff               = "nosniff"
-	hstsMaxAge            = 63072000 // two years, the value preload lists ask for
+// The security headers of every gateway response: the set OWASP's REST Security Cheat
+// Sheet gives for APIs, plus Cross-Origin-Resource-Policy. The gateway serves JSON to
+// programs, never documents to render, so the strictest values cost nothing: no content
+// may load, no page may frame it, no Referer leaves, and a cross-origin <img> or
+// <script> cannot read an answer (CORS fetches are not affected: CORP applies to no-cors
+// requests only).
+//
+// The browser headers for documents (Permissions-Policy, Cross-Origin-Opener-Policy,
+// X-XSS-Protection and the like, which Fiber's helmet middleware sends) protect pages,
+// which the gateway has none of; sending a dozen of them on every JSON answer cost about
+// 1.7 µs and 400 bytes per request in the benchmark. helmet cannot leave them out (its
+// defaults fill every empty field), so the short set is written here, with keys already
+// in canonical form so fasthttp does not normalise them on every response.
+var securityHeaders = []struct{ key, value []byte }{
+	{[]byte(fiber.HeaderXContentTypeOptions), []byte("nosniff")},
+	{[]byte(fiber.HeaderXFrameOptions), []byte("DENY")},
+	{[]byte(fiber.HeaderContentSecurityPolicy), []byte("default-src 'none'; frame-ancestors 'none'")},
+	{[]byte(fiber.HeaderReferrerPolicy), []byte("no-referrer")},
+	{[]byte("Cross-Origin-Resource-Policy"), []byte("same-origin")},
+}
+
+// hsts is sent over https only: two years, the value preload lists ask for.
+var (
+	hstsKey   = []byte(fiber.HeaderStrictTransportSecurity)
+	hstsValue = []byte("max-age=63072000; includeSubDomains")
 )
 
-// SecurityHeaders sets the security headers with Fiber's helmet middleware before the
-// request goes on, so refusals and proxied answers carry them alike (the proxy never
-// lets an upstream overwrite them). HSTS is sent only over https: helmet asks
-// c.Protocol(), which believes X-Forwarded-Proto only because Forwarding has already
-// removed it from requests that did not come through a trusted proxy.
+// SecurityHeaders sets the security headers before the request goes on, so refusals and
+// proxied answers carry them alike (the proxy never lets an upstream overwrite them).
+// HSTS is sent only over https, as Forwarding (which must run first) resolved the
+// scheme: X-Forwarded-Proto counts only from a trusted proxy.
 func SecurityHeaders() fiber.Handler {
-	return helmet.New(helmet.Config{
-		ContentTypeNosniff:    noSniff,
-		XFrameOptions:         frameOptions,
-		ReferrerPolicy:        referrerPolicy,
-		ContentSecurityPolicy: contentSecurityPolicy,
-		HSTSMaxAge:            hstsMaxAge,
-		// A cross-origin <img> or <script> must not read API answers (CORS fetches are
-		// not affected: CORP applies to no-cors requests only).
-		CrossOriginResourcePolicy: "same-origin",
-	})
+	return func(c *fiber.Ctx) error {
+		h := &c.Response().Header
+		setSecurityHeaders(h)
+		if ClientFrom(c).Proto == "https" {
+			h.SetCanonical(hstsKey, hstsValue)
+		}
+		return c.Next()
+	}
+}
+
+func setSecurityHeaders(h *fasthttp.ResponseHeader) {
+	for _, kv := range securityHeaders {
+		h.SetCanonical(kv.key, kv.value)
+	}
 }
 
 // OwnedResponseHeaders are the response headers the gateway decides; the proxy drops an
 // upstream's values for them.
 var OwnedResponseHeaders = []string{
 	fiber.HeaderContentSecurityPolicy, fiber.HeaderXFrameOptions, fiber.HeaderXContentTypeOptions,
-	fiber.HeaderReferrerPolicy, fiber.HeaderStrictTransportSecurity, fiber.HeaderXXSSProtection,
-	fiber.HeaderPermissionsPolicy, "Cross-Origin-Embedder-Policy", "Cross-Origin-Opener-Policy",
-	"Cross-Origin-Resource-Policy", "Origin-Agent-Cluster", "X-Dns-Prefetch-Control",
-	"X-Download-Options", "X-Permitted-Cross-Domain-Policies",
+	fiber.HeaderReferrerPolicy, fiber.HeaderStrictTransportSecurity, "Cross-Origin-Resource-Policy",
 }
 
 // ServerOptions are the fasthttp-level settings the gateway needs beyond platform/server.
@@ -60,7 +75,7 @@ type ServerOptions struct {
 // (413), which fasthttp refuses while reading; methods Fiber does not know, which it would
 // answer 400 "Invalid http method" in plain text and are answered 405 problem+json here
 // instead; and platform/server's probes, registered before any middleware of the gateway.
-// A last wrapper adds the security headers to every response written without helmet.
+// A last wrapper adds the security headers to every response written without SecurityHeaders.
 //
 // platform/server does not expose these settings; Fiber exposes its fasthttp server for
 // such needs, and the fields are read when serving, not when the app is built.
@@ -88,16 +103,10 @@ func Harden(app *fiber.App, o ServerOptions) {
 	}
 }
 
-// ensureSecurityHeaders is the safety net behind helmet for answers written outside the
-// chain; it repeats helmet's essential values (the constants above) rather than helmet
-// itself, which can only run as middleware.
+// ensureSecurityHeaders is the safety net behind SecurityHeaders for answers written
+// outside the chain.
 func ensureSecurityHeaders(h *fasthttp.ResponseHeader) {
-	if len(h.Peek(fiber.HeaderXContentTypeOptions)) > 0 {
-		return
+	if len(h.Peek(fiber.HeaderXContentTypeOptions)) == 0 {
+		setSecurityHeaders(h)
 	}
-	h.Set(fiber.HeaderXContentTypeOptions, noSniff)
-	h.Set(fiber.HeaderXFrameOptions, frameOptions)
-	h.Set(fiber.HeaderContentSecurityPolicy, contentSecurityPolicy)
-	h.Set(fiber.HeaderReferrerPolicy, referrerPolicy)
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 }

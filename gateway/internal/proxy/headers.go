@@ -65,23 +65,19 @@ func forwardResponseHeader(k []byte) bool {
 // tokens is the list of header names a Connection header declares hop-by-hop.
 type tokens [][]byte
 
-// connectionTokens collects the names listed in every Connection header that visit
-// (a header's VisitAll) shows. Peek is not enough: fasthttp keeps "close" as a flag and
-// would hide a second Connection header behind it.
-func connectionTokens(visit func(func(k, v []byte))) tokens {
-	var t tokens
-	visit(func(k, v []byte) {
-		if !equalFold(k, fiber.HeaderConnection) {
-			return
+// collect adds the names a header lists if it is a Connection header. It is called for
+// every header of a message (VisitAll), because Peek is not enough: fasthttp keeps
+// "close" as a flag and would hide a second Connection header behind it.
+func (t *tokens) collect(k, v []byte) {
+	if !equalFold(k, fiber.HeaderConnection) {
+		return
+	}
+	for f := range bytes.SplitSeq(v, []byte(",")) {
+		if f = bytes.TrimSpace(f); len(f) > 0 && !equalFold(f, "close") && !equalFold(f, "keep-alive") {
+			// Copied: fasthttp reuses the value's buffer after the visit.
+			*t = append(*t, bytes.Clone(f))
 		}
-		for f := range bytes.SplitSeq(v, []byte(",")) {
-			if f = bytes.TrimSpace(f); len(f) > 0 && !equalFold(f, "close") && !equalFold(f, "keep-alive") {
-				// Copied: fasthttp reuses the value's buffer after the visit.
-				t = append(t, bytes.Clone(f))
-			}
-		}
-	})
-	return t
+	}
 }
 
 func (t tokens) has(k []byte) bool {

@@ -146,7 +146,8 @@ func (p *Proxy) build(c *fiber.Ctx, t Target, req *fasthttp.Request) {
 	uri.SetPath(c.Path())
 	uri.SetQueryStringBytes(c.Request().URI().QueryString())
 
-	drop := connectionTokens(in.VisitAll)
+	var drop tokens
+	in.VisitAll(func(k, v []byte) { drop.collect(k, v) })
 	in.VisitAll(func(k, v []byte) {
 		if forwardRequestHeader(k) && !drop.has(k) {
 			req.Header.AddBytesKV(k, v)
@@ -182,7 +183,8 @@ func (p *Proxy) build(c *fiber.Ctx, t Target, req *fasthttp.Request) {
 // the response, stay as they are.
 func relay(c *fiber.Ctx, resp *fasthttp.Response) {
 	out := &c.Response().Header
-	drop := connectionTokens(resp.Header.VisitAll)
+	var drop tokens
+	resp.Header.VisitAll(func(k, v []byte) { drop.collect(k, v) })
 	resp.Header.VisitAll(func(k, v []byte) {
 		if forwardResponseHeader(k) && !drop.has(k) {
 			out.AddBytesKV(k, v)

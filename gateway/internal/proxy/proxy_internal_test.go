@@ -71,7 +71,8 @@ func TestConnectionTokens(t *testing.T) {
 	if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
 		t.Fatal(err)
 	}
-	got := connectionTokens(h.VisitAll)
+	var got tokens
+	h.VisitAll(got.collect)
 	for _, k := range []string{"X-A", "X-B", "x-c"} {
 		if !got.has([]byte(k)) {
 			t.Errorf("%s not declared hop-by-hop (tokens %q)", k, got)

@@ -22,6 +22,7 @@ import (
 	"example.com/shop/order/internal/store"
 	"example.com/shop/platform/authn"
 	"example.com/shop/platform/config"
+	"example.com/shop/platform/logging"
 	"example.com/shop/platform/mtls"
 	"example.com/shop/platform/server"
 	"example.com/shop/platform/svcauth"
@@ -120,7 +121,8 @@ func (c *Config) Validate() []error {
 
 // Run starts the service and blocks until ctx is cancelled.
 func Run(ctx context.Context, getenv func(string) string) error {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("service", "order")
+	log, closeLog := logging.New(os.Stdout, "order")
+	defer closeLog()
 	var cfg Config
 	if err := config.Load(getenv, &cfg); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)

@@ -16,6 +16,7 @@ import (
 
 	"example.com/shop/platform/authn"
 	"example.com/shop/platform/config"
+	"example.com/shop/platform/logging"
 	"example.com/shop/platform/server"
 	"example.com/shop/webapp/internal/auth"
 	"example.com/shop/webapp/internal/gateway"
@@ -81,7 +82,8 @@ func (c *Config) Secure() bool { return strings.HasPrefix(c.PublicURL, "https://
 
 // Run starts the webapp and blocks until ctx is cancelled.
 func Run(ctx context.Context, getenv func(string) string) error {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("service", "webapp")
+	log, closeLog := logging.New(os.Stdout, "webapp")
+	defer closeLog()
 	var cfg Config
 	if err := config.Load(getenv, &cfg); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
