@@ -65,15 +65,17 @@ func New(o Options) *Proxy {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	connect := o.ConnectTimeout
-	// fasthttp's dialer caches DNS answers for a minute, so an upstream's address can
-	// change (a redeployed container) without a restart.
-	dialer := &fasthttp.TCPDialer{}
+	// Each new connection resolves the upstream's name afresh: a restarted container or a
+	// rescheduled pod comes back under a new address. fasthttp's own TCPDialer caches DNS
+	// answers for a minute, which kept the gateway dialling a stopped payment container's
+	// old address for up to a minute after the new one was ready. Connections are pooled,
+	// so a lookup is paid per new connection, not per request.
+	dialer := &net.Dialer{Timeout: o.ConnectTimeout}
 	return &Proxy{
 		timeout: o.Timeout,
 		log:     o.Logger,
 		client: &fasthttp.Client{
-			Dial: func(addr string) (net.Conn, error) { return dialer.DialTimeout(addr, connect) },
+			Dial: func(addr string) (net.Conn, error) { return dialer.Dial("tcp", addr) },
 			// Paths are canonical before they get here; the client must send them as they
 			// are, not "normalise" them again.
 			DisablePathNormalizing:   true,
