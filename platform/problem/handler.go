@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+
+	"example.com/shop/platform/validation"
 )
 
 // RequestIDKey is the Fiber locals key under which the request id middleware stores the id.
@@ -34,6 +36,13 @@ func From(err error, m Map) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
 		return p
+	}
+	// Invalid fields are answered the same way by every service: 422, each field listed.
+	if ve, ok := errors.AsType[*validation.Error](err); ok {
+		return Invalid(validation.ErrInvalid.Error(), ve.Fields...)
+	}
+	if errors.Is(err, validation.ErrInvalid) {
+		return Invalid(validation.ErrInvalid.Error())
 	}
 	if status, ok := m.lookup(err); ok {
 		return New(status, err.Error())

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"example.com/shop/platform/validation"
 )
 
 // ContentType is the media type of every error body (RFC 9457).
@@ -68,11 +70,9 @@ func (p *Problem) With(name string, value any) *Problem {
 	return p
 }
 
-// FieldError names one invalid field of a request.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
+// FieldError names one invalid field of a request; it is validation's, so a domain's
+// field list becomes a problem's without copying.
+type FieldError = validation.FieldError
 
 // Error makes a Problem usable as an error value.
 func (p *Problem) Error() string {

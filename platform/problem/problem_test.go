@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"example.com/shop/platform/problem"
+	"example.com/shop/platform/validation"
 )
 
 var errSoldOut = errors.New("product is sold out")
@@ -25,6 +26,12 @@ func TestHandlerMapsErrors(t *testing.T) {
 	app.Get("/domain", func(*fiber.Ctx) error { return fmt.Errorf("reserving: %w", errSoldOut) })
 	app.Get("/problem", func(*fiber.Ctx) error {
 		return problem.Invalid("quantity is invalid", problem.FieldError{Field: "quantity", Message: "must be 1..100"})
+	})
+	app.Get("/fields", func(*fiber.Ctx) error {
+		var f validation.Fields
+		f.Add("items[0].quantity", "must be 1..100")
+		f.Add("items[1].productId", "is required")
+		return fmt.Errorf("creating an order: %w", f.Err())
 	})
 	app.Get("/bug", func(*fiber.Ctx) error {
 		return errors.New(`pq: duplicate key value violates unique constraint "orders_pkey" password=hunter2`)
@@ -38,6 +45,7 @@ func TestHandlerMapsErrors(t *testing.T) {
 	}{
 		{"/domain", 409, "reserving: product is sold out", ""},
 		{"/problem", 422, "quantity is invalid", ""},
+		{"/fields", 422, "the request has invalid values", "creating an order"},
 		{"/bug", 500, "the server could not complete the request", "hunter2"},
 		{"/nothing?access_token=secret", 404, "no such resource", "secret"},
 	}
@@ -56,6 +64,9 @@ func TestHandlerMapsErrors(t *testing.T) {
 		}
 		if p.Status != tc.status || !strings.HasPrefix(p.Detail, tc.detail) || p.Title == "" {
 			t.Errorf("%s: %+v", tc.path, p)
+		}
+		if tc.path == "/fields" && (len(p.Errors) != 2 || p.Errors[1] != (problem.FieldError{Field: "items[1].productId", Message: "is required"})) {
+			t.Errorf("%s: want both fields listed: %s", tc.path, body)
 		}
 		if tc.mustNotSay != "" && strings.Contains(string(body), tc.mustNotSay) {
 			t.Errorf("%s: body leaks %q: %s", tc.path, tc.mustNotSay, body)

@@ -8,6 +8,7 @@ import (
 	"example.com/shop/order/internal/order"
 	"example.com/shop/order/internal/payment"
 	"example.com/shop/platform/problem"
+	"example.com/shop/platform/validation"
 )
 
 // payRequest is the card to pay with. The amount is not a field: the payment service reads
@@ -38,7 +39,7 @@ func (h *handlers) payOrder(c *fiber.Ctx) error {
 		return err
 	}
 	if req.Card == nil {
-		return &order.ValidationError{Fields: []order.FieldError{{Field: "card", Message: "is required"}}}
+		return validation.New(validation.FieldError{Field: "card", Message: "is required"})
 	}
 	// Checked before calling out, so a paid or cancelled order is never sent to be charged.
 	if err := o.CheckPayable(); err != nil {

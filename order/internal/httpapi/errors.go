@@ -15,7 +15,6 @@ import (
 // ErrorHandler; the error's message becomes the answer's detail.
 var errorMap = problem.Map{
 	{Err: order.ErrProductNotFound, Status: http.StatusNotFound},
-	{Err: order.ErrInvalid, Status: http.StatusUnprocessableEntity},
 	{Err: order.ErrIdempotencyMismatch, Status: http.StatusUnprocessableEntity},
 	{Err: order.ErrOutOfStock, Status: http.StatusConflict},
 	{Err: order.ErrInvalidTransition, Status: http.StatusConflict},
@@ -31,28 +30,21 @@ var errorMap = problem.Map{
 const notFoundDetail = "no such resource"
 
 // translateErrors turns the errors that need more than a status and a message into
-// problems, before the platform's ErrorHandler writes them: field lists of invalid
-// requests, the payment outcomes (whose causes go to the log, not to the shopper), and
-// the not-found answer above. Everything else passes through to errorMap.
+// problems, before the platform's ErrorHandler writes them: the payment outcomes (whose
+// causes go to the log, not to the shopper) and the not-found answer above. Everything
+// else passes through to errorMap, and invalid fields to platform/problem's 422.
 func (h *handlers) translateErrors(c *fiber.Ctx) error {
 	err := c.Next()
 	if err == nil {
 		return nil
 	}
 	var (
-		invalid  *order.ValidationError
 		declined *payment.DeclinedError
 		refused  *payment.RefusedError
 	)
 	switch {
 	case errors.Is(err, order.ErrNotFound):
 		return problem.NotFound(notFoundDetail)
-	case errors.As(err, &invalid):
-		fields := make([]problem.FieldError, len(invalid.Fields))
-		for i, f := range invalid.Fields {
-			fields[i] = problem.FieldError{Field: f.Field, Message: f.Message}
-		}
-		return problem.Invalid(order.ErrInvalid.Error(), fields...)
 	case errors.As(err, &declined):
 		p := problem.New(http.StatusPaymentRequired, declined.Error()+
 			"; the order is still pending and can be paid again, with another card if need be")
@@ -65,9 +57,7 @@ func (h *handlers) translateErrors(c *fiber.Ctx) error {
 		return p
 	case errors.As(err, &refused):
 		p := problem.New(refused.Status, refused.Error())
-		for _, f := range refused.Fields {
-			p.Errors = append(p.Errors, problem.FieldError{Field: f.Field, Message: f.Message})
-		}
+		p.Errors = refused.Fields
 		return p
 	case errors.Is(err, payment.ErrFailed):
 		h.log.Warn("card processor failed", "request_id", requestID(c), "err", err)

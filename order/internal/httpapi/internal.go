@@ -11,6 +11,7 @@ import (
 	"example.com/shop/platform/mtls"
 	"example.com/shop/platform/server"
 	"example.com/shop/platform/svcauth"
+	"example.com/shop/platform/validation"
 )
 
 // internalRoutes is THE route table of the internal listener. api/internal.yaml describes
@@ -106,15 +107,15 @@ func (h *handlers) recordPaid(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	var missing []order.FieldError
+	var missing []validation.FieldError
 	if !order.ValidID(req.PaymentID) {
-		missing = append(missing, order.FieldError{Field: "paymentId", Message: "must be a payment id (UUID)"})
+		missing = append(missing, validation.FieldError{Field: "paymentId", Message: "must be a payment id (UUID)"})
 	}
 	if req.Amount == nil {
-		missing = append(missing, order.FieldError{Field: "amount", Message: "is required"})
+		missing = append(missing, validation.FieldError{Field: "amount", Message: "is required"})
 	}
 	if len(missing) > 0 {
-		return &order.ValidationError{Fields: missing}
+		return validation.New(missing...)
 	}
 	ctx := c.UserContext()
 	o, err := h.store.Order(ctx, c.Params("id"))
@@ -157,15 +158,15 @@ func (h *handlers) recordRefund(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	var missing []order.FieldError
+	var missing []validation.FieldError
 	if req.Amount == nil {
-		missing = append(missing, order.FieldError{Field: "amount", Message: "is required"})
+		missing = append(missing, validation.FieldError{Field: "amount", Message: "is required"})
 	}
 	if req.FullyRefunded == nil {
-		missing = append(missing, order.FieldError{Field: "fullyRefunded", Message: "is required"})
+		missing = append(missing, validation.FieldError{Field: "fullyRefunded", Message: "is required"})
 	}
 	if len(missing) > 0 {
-		return &order.ValidationError{Fields: missing}
+		return validation.New(missing...)
 	}
 	var o order.Order
 	err := h.store.Tx(c.UserContext(), func(tx *store.Store) error {

@@ -16,6 +16,7 @@ import (
 	"example.com/shop/order/internal/order"
 	"example.com/shop/order/internal/store"
 	"example.com/shop/platform/problem"
+	"example.com/shop/platform/validation"
 )
 
 // decodeJSON reads an application/json body as exactly one JSON value into dst. Fields dst does not have
@@ -89,24 +90,24 @@ const (
 
 // pageOf reads ?limit= (1..200, default 50) and ?offset= (0..100000).
 func pageOf(c *fiber.Ctx) (store.Page, error) {
-	var fields []order.FieldError
+	var fields []validation.FieldError
 	p := store.Page{Limit: defaultPageSize}
 	if s := c.Query("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > store.MaxPageSize {
-			fields = append(fields, order.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(store.MaxPageSize)})
+			fields = append(fields, validation.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(store.MaxPageSize)})
 		}
 		p.Limit = n
 	}
 	if s := c.Query("offset"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > maxOffset {
-			fields = append(fields, order.FieldError{Field: "offset", Message: "must be an integer from 0 to " + strconv.Itoa(maxOffset)})
+			fields = append(fields, validation.FieldError{Field: "offset", Message: "must be an integer from 0 to " + strconv.Itoa(maxOffset)})
 		}
 		p.Offset = n
 	}
 	if len(fields) > 0 {
-		return p, &order.ValidationError{Fields: fields}
+		return p, validation.New(fields...)
 	}
 	return p, nil
 }

@@ -8,6 +8,7 @@ import (
 	"example.com/shop/order/internal/order"
 	"example.com/shop/order/internal/store"
 	"example.com/shop/platform/authz"
+	"example.com/shop/platform/validation"
 )
 
 // Idempotency-Key header, as the contract defines it.
@@ -31,9 +32,9 @@ type createOrderRequest struct {
 func (h *handlers) createOrder(c *fiber.Ctx) error {
 	key := c.Get(headerIdempotencyKey)
 	if key != "" && !idempotencyKeyPattern.MatchString(key) {
-		return &order.ValidationError{Fields: []order.FieldError{{
+		return validation.New(validation.FieldError{
 			Field: headerIdempotencyKey, Message: "must be 1 to 128 characters of A-Z a-z 0-9 _ . : -",
-		}}}
+		})
 	}
 	var req createOrderRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -118,7 +119,7 @@ func (h *handlers) listAllOrders(c *fiber.Ctx) error {
 	if s := c.Query("status"); s != "" {
 		st, ok := order.ParseStatus(s)
 		if !ok {
-			return &order.ValidationError{Fields: []order.FieldError{{Field: "status", Message: "must be one of pending, paid, cancelled, refunded"}}}
+			return validation.New(validation.FieldError{Field: "status", Message: "must be one of pending, paid, cancelled, refunded"})
 		}
 		f.Status = st
 	}

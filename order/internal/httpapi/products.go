@@ -5,6 +5,8 @@ import (
 
 	"example.com/shop/order/internal/order"
 	"example.com/shop/order/internal/store"
+
+	"example.com/shop/platform/validation"
 )
 
 func (h *handlers) listProducts(c *fiber.Ctx) error {
@@ -40,17 +42,17 @@ type productRequest struct {
 // input checks that the required fields are present and returns them normalised. Name,
 // price and stock are required on create and change alike: PUT replaces them.
 func (r productRequest) input() (order.ProductInput, error) {
-	var missing []order.FieldError
+	var missing []validation.FieldError
 	for _, f := range []struct {
 		name   string
 		absent bool
 	}{{"name", r.Name == nil}, {"price", r.Price == nil}, {"stock", r.Stock == nil}} {
 		if f.absent {
-			missing = append(missing, order.FieldError{Field: f.name, Message: "is required"})
+			missing = append(missing, validation.FieldError{Field: f.name, Message: "is required"})
 		}
 	}
 	if len(missing) > 0 {
-		return order.ProductInput{}, &order.ValidationError{Fields: missing}
+		return order.ProductInput{}, validation.New(missing...)
 	}
 	in := order.ProductInput{
 		Name:   *r.Name,

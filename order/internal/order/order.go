@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"example.com/shop/platform/validation"
 )
 
 // Status is where an order is in its lifecycle.
@@ -77,34 +79,34 @@ type Line struct {
 // rather than merged, so the bound on quantity means what it says and the client's cart
 // is never silently rewritten.
 func ValidateLines(lines []Line) error {
-	var fe fieldErrors
+	var fe validation.Fields
 	switch {
 	case len(lines) == 0:
-		fe.add("items", "must list at least one product")
+		fe.Add("items", "must list at least one product")
 	case len(lines) > MaxLines:
-		fe.add("items", "must list at most "+strconv.Itoa(MaxLines)+" products")
-		return fe.err() // one message instead of hundreds
+		fe.Add("items", "must list at most "+strconv.Itoa(MaxLines)+" products")
+		return fe.Err() // one message instead of hundreds
 	}
 	seen := make(map[string]int, len(lines))
 	for i, l := range lines {
 		at := "items[" + strconv.Itoa(i) + "]"
 		switch {
 		case l.ProductID == "":
-			fe.add(at+".productId", "is required")
+			fe.Add(at+".productId", "is required")
 		case !ValidID(l.ProductID):
-			fe.add(at+".productId", "no such product")
+			fe.Add(at+".productId", "no such product")
 		default:
 			if first, dup := seen[l.ProductID]; dup {
-				fe.add(at+".productId", "is already listed in items["+strconv.Itoa(first)+"]; send one line per product")
+				fe.Add(at+".productId", "is already listed in items["+strconv.Itoa(first)+"]; send one line per product")
 			} else {
 				seen[l.ProductID] = i
 			}
 		}
 		if l.Quantity < MinQuantity || l.Quantity > MaxQuantity {
-			fe.add(at+".quantity", "must be between "+strconv.Itoa(MinQuantity)+" and "+strconv.Itoa(MaxQuantity))
+			fe.Add(at+".quantity", "must be between "+strconv.Itoa(MinQuantity)+" and "+strconv.Itoa(MaxQuantity))
 		}
 	}
-	return fe.err()
+	return fe.Err()
 }
 
 // Fingerprint identifies what a create request asks for, independent of line order, so a
@@ -130,16 +132,16 @@ type Item struct {
 }
 
 // Price turns validated lines into items priced from the catalog, and their total. A
-// product missing from catalog or retired cannot be ordered (*ValidationError naming the
+// product missing from catalog or retired cannot be ordered (*validation.Error naming the
 // line).
 func Price(lines []Line, catalog map[string]Product) ([]Item, Money, error) {
-	var fe fieldErrors
+	var fe validation.Fields
 	items := make([]Item, 0, len(lines))
 	total := EUR(0)
 	for i, l := range lines {
 		p, ok := catalog[l.ProductID]
 		if !ok || !p.Active {
-			fe.add("items["+strconv.Itoa(i)+"].productId", "no such product")
+			fe.Add("items["+strconv.Itoa(i)+"].productId", "no such product")
 			continue
 		}
 		if p.Price.Currency != Currency {
@@ -149,7 +151,7 @@ func Price(lines []Line, catalog map[string]Product) ([]Item, Money, error) {
 		items = append(items, Item{ProductID: p.ID, Name: p.Name, UnitPrice: p.Price, Quantity: l.Quantity, LineTotal: line})
 		total.Amount += line.Amount
 	}
-	if err := fe.err(); err != nil {
+	if err := fe.Err(); err != nil {
 		return nil, Money{}, err
 	}
 	return items, total, nil
@@ -202,8 +204,8 @@ func (o *Order) CheckPayable() error {
 // other amount means the two disagree about the order, which a person must look into.
 func (o *Order) CheckPaidAmount(m Money) error {
 	if m != o.Total {
-		return &ValidationError{Fields: []FieldError{{Field: "amount",
-			Message: "must be the order's total, " + strconv.FormatInt(o.Total.Amount, 10) + " " + o.Total.Currency}}}
+		return validation.New(validation.FieldError{Field: "amount",
+			Message: "must be the order's total, " + strconv.FormatInt(o.Total.Amount, 10) + " " + o.Total.Currency})
 	}
 	return nil
 }
@@ -224,16 +226,16 @@ func (o *Order) CheckDeletable(byAdmin bool) error {
 // refundedTotal reaching the order's total; the order becomes refunded when it does.
 // changed reports whether the order was modified.
 func (o *Order) ApplyRefund(paymentID string, refundedTotal int64, fully bool) (changed bool, err error) {
-	var fe fieldErrors
+	var fe validation.Fields
 	if paymentID == "" {
-		fe.add("paymentId", "is required")
+		fe.Add("paymentId", "is required")
 	}
 	if refundedTotal < 1 || refundedTotal > o.Total.Amount {
-		fe.add("amount", "must be between 1 and the order's total, "+strconv.FormatInt(o.Total.Amount, 10))
+		fe.Add("amount", "must be between 1 and the order's total, "+strconv.FormatInt(o.Total.Amount, 10))
 	} else if fully != (refundedTotal == o.Total.Amount) {
-		fe.add("fullyRefunded", "must be true exactly when amount equals the order's total")
+		fe.Add("fullyRefunded", "must be true exactly when amount equals the order's total")
 	}
-	if err := fe.err(); err != nil {
+	if err := fe.Err(); err != nil {
 		return false, err
 	}
 	if o.Status != StatusPaid && o.Status != StatusRefunded {

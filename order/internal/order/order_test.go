@@ -8,6 +8,8 @@ import (
 	"github.com/google/uuid"
 
 	"example.com/shop/order/internal/order"
+
+	"example.com/shop/platform/validation"
 )
 
 var statuses = []order.Status{order.StatusPending, order.StatusPaid, order.StatusCancelled, order.StatusRefunded}
@@ -74,8 +76,8 @@ func TestValidateLines(t *testing.T) {
 				}
 				return
 			}
-			var ve *order.ValidationError
-			if !errors.As(err, &ve) || !errors.Is(err, order.ErrInvalid) {
+			var ve *validation.Error
+			if !errors.As(err, &ve) || !errors.Is(err, validation.ErrInvalid) {
 				t.Fatalf("err %v, want a ValidationError", err)
 			}
 			var got []string
@@ -111,13 +113,13 @@ func TestPriceTakesPricesFromTheCatalog(t *testing.T) {
 	}
 
 	_, _, err = order.Price([]order.Line{{mug.ID, 1}, {retired.ID, 1}, {uuid.NewString(), 1}}, catalog)
-	var ve *order.ValidationError
+	var ve *validation.Error
 	if !errors.As(err, &ve) || len(ve.Fields) != 2 || ve.Fields[0].Field != "items[1].productId" || ve.Fields[1].Field != "items[2].productId" {
 		t.Fatalf("err %v, want retired and unknown products named", err)
 	}
 
 	dollars := order.Product{ID: uuid.NewString(), Name: "Import", Price: order.Money{Amount: 100, Currency: "USD"}, Active: true}
-	if _, _, err := order.Price([]order.Line{{dollars.ID, 1}}, map[string]order.Product{dollars.ID: dollars}); err == nil || errors.Is(err, order.ErrInvalid) {
+	if _, _, err := order.Price([]order.Line{{dollars.ID, 1}}, map[string]order.Product{dollars.ID: dollars}); err == nil || errors.Is(err, validation.ErrInvalid) {
 		t.Fatalf("a product in another currency: %v (want an internal error, not the caller's fault)", err)
 	}
 
@@ -197,11 +199,11 @@ func TestApplyRefund(t *testing.T) {
 	}{
 		{"partial", paid, "pay-1", 400, false, nil, true, order.StatusPaid, 400},
 		{"full", paid, "pay-1", 1000, true, nil, true, order.StatusRefunded, 1000},
-		{"fully flag without the full amount", paid, "pay-1", 400, true, order.ErrInvalid, false, order.StatusPaid, 0},
-		{"full amount without the flag", paid, "pay-1", 1000, false, order.ErrInvalid, false, order.StatusPaid, 0},
-		{"more than the total", paid, "pay-1", 1001, true, order.ErrInvalid, false, order.StatusPaid, 0},
-		{"zero", paid, "pay-1", 0, false, order.ErrInvalid, false, order.StatusPaid, 0},
-		{"no payment id", paid, "", 400, false, order.ErrInvalid, false, order.StatusPaid, 0},
+		{"fully flag without the full amount", paid, "pay-1", 400, true, validation.ErrInvalid, false, order.StatusPaid, 0},
+		{"full amount without the flag", paid, "pay-1", 1000, false, validation.ErrInvalid, false, order.StatusPaid, 0},
+		{"more than the total", paid, "pay-1", 1001, true, validation.ErrInvalid, false, order.StatusPaid, 0},
+		{"zero", paid, "pay-1", 0, false, validation.ErrInvalid, false, order.StatusPaid, 0},
+		{"no payment id", paid, "", 400, false, validation.ErrInvalid, false, order.StatusPaid, 0},
 		{"another payment", paid, "pay-2", 400, false, order.ErrPaymentMismatch, false, order.StatusPaid, 0},
 		{"pending order", func() order.Order { o := paid(); o.Status = order.StatusPending; return o }, "pay-1", 400, false, order.ErrInvalidTransition, false, order.StatusPending, 0},
 		{"cancelled order", func() order.Order { o := paid(); o.Status = order.StatusCancelled; return o }, "pay-1", 1000, true, order.ErrInvalidTransition, false, order.StatusCancelled, 0},
@@ -248,7 +250,7 @@ func TestProductInputNormalize(t *testing.T) {
 	}
 	for _, tc := range cases {
 		err := tc.in.Normalize()
-		var ve *order.ValidationError
+		var ve *validation.Error
 		if !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Field != tc.field {
 			t.Errorf("%+v: %v, want only %s refused", tc.in, err, tc.field)
 		}

@@ -5,6 +5,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"example.com/shop/platform/validation"
 )
 
 // Currency is the one currency the shop sells in. One currency keeps an order's total a
@@ -54,31 +56,31 @@ type ProductInput struct {
 	Active *bool
 }
 
-// Normalize trims the texts and checks every bound, returning a *ValidationError that
+// Normalize trims the texts and checks every bound, returning a *validation.Error that
 // lists all problems.
 func (in *ProductInput) Normalize() error {
 	in.Name = strings.TrimSpace(in.Name)
 	in.Description = strings.TrimSpace(in.Description)
-	var fe fieldErrors
+	var fe validation.Fields
 	switch {
 	case in.Name == "":
-		fe.add("name", "is required")
+		fe.Add("name", "is required")
 	case !printable(in.Name, false) || utf8.RuneCountInString(in.Name) > MaxNameLen:
-		fe.add("name", "must be at most 100 printable characters on one line")
+		fe.Add("name", "must be at most 100 printable characters on one line")
 	}
 	if !printable(in.Description, true) || utf8.RuneCountInString(in.Description) > MaxDescriptionLen {
-		fe.add("description", "must be at most 2000 printable characters")
+		fe.Add("description", "must be at most 2000 printable characters")
 	}
 	if in.Price.Amount < 1 || in.Price.Amount > MaxUnitPrice {
-		fe.add("price.amount", "must be between 1 and 10000000 (minor units)")
+		fe.Add("price.amount", "must be between 1 and 10000000 (minor units)")
 	}
 	if in.Price.Currency != Currency {
-		fe.add("price.currency", "must be "+Currency)
+		fe.Add("price.currency", "must be "+Currency)
 	}
 	if in.Stock < 0 || in.Stock > MaxStock {
-		fe.add("stock", "must be between 0 and 1000000")
+		fe.Add("stock", "must be between 0 and 1000000")
 	}
-	return fe.err()
+	return fe.Err()
 }
 
 // printable reports whether s is valid UTF-8 without control characters (newlines and tabs

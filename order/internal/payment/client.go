@@ -28,6 +28,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"example.com/shop/platform/validation"
 )
 
 // Outcomes of a charge other than approval. The order stays payable after every one.
@@ -76,13 +78,7 @@ type RefusedError struct {
 	Detail string
 	// Fields are the payment service's field errors (e.g. card.number) of a 422 that
 	// refused the request's values; such a refusal charged nothing.
-	Fields []FieldError
-}
-
-// FieldError is one invalid field named by the payment service.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
+	Fields []validation.FieldError
 }
 
 func (e *RefusedError) Error() string { return ErrRefused.Error() + ": " + e.Detail }
@@ -200,10 +196,10 @@ type chargeBody struct {
 
 // problemBody is the payment service's problem+json, with its extensions.
 type problemBody struct {
-	Detail    string       `json:"detail"`
-	PaymentID string       `json:"paymentId"`
-	Reason    string       `json:"reason"`
-	Errors    []FieldError `json:"errors"`
+	Detail    string                  `json:"detail"`
+	PaymentID string                  `json:"paymentId"`
+	Reason    string                  `json:"reason"`
+	Errors    []validation.FieldError `json:"errors"`
 }
 
 // maxAnswer bounds how much of an answer is read: a payment is a few hundred bytes.
@@ -264,7 +260,7 @@ func (c *Client) Charge(ctx context.Context, ch Charge) (Payment, error) {
 		}
 		refused := &RefusedError{Status: s, Detail: detail}
 		for _, f := range pb.Errors[:min(len(pb.Errors), 20)] {
-			refused.Fields = append(refused.Fields, FieldError{Field: clip(f.Field, 64), Message: clip(f.Message, 200)})
+			refused.Fields = append(refused.Fields, validation.FieldError{Field: clip(f.Field, 64), Message: clip(f.Message, 200)})
 		}
 		return Payment{}, refused
 	case s == http.StatusBadGateway:

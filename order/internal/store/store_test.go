@@ -20,6 +20,8 @@ import (
 
 	"example.com/shop/order/internal/order"
 	"example.com/shop/order/internal/store"
+
+	"example.com/shop/platform/validation"
 )
 
 // The store contract: every test runs on a fresh SQLite database, and again on PostgreSQL
@@ -293,7 +295,7 @@ func TestCreateOrderRefusesUnknownAndRetiredProducts(t *testing.T) {
 		_, _, err := s.CreateOrder(ctx, store.NewOrder{UserID: "alice", Lines: []order.Line{
 			{ProductID: towel, Quantity: 1}, {ProductID: mug, Quantity: 1}, {ProductID: uuid.NewString(), Quantity: 1},
 		}})
-		var ve *order.ValidationError
+		var ve *validation.Error
 		if !errors.As(err, &ve) || len(ve.Fields) != 2 || ve.Fields[0].Field != "items[1].productId" || ve.Fields[1].Field != "items[2].productId" {
 			t.Fatalf("err %v, want a validation error naming items 1 and 2", err)
 		}
@@ -769,7 +771,7 @@ func TestRecordRefund(t *testing.T) {
 		if _, _, err := s.RecordRefund(ctx, o.ID, "pay-other", 100, false); !errors.Is(err, order.ErrPaymentMismatch) {
 			t.Fatalf("refund of another payment: %v", err)
 		}
-		if _, _, err := s.RecordRefund(ctx, o.ID, "pay-1", total+1, true); !errors.Is(err, order.ErrInvalid) {
+		if _, _, err := s.RecordRefund(ctx, o.ID, "pay-1", total+1, true); !errors.Is(err, validation.ErrInvalid) {
 			t.Fatalf("refund above the total: %v", err)
 		}
 

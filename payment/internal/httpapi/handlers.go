@@ -243,18 +243,11 @@ func pageOf(c *fiber.Ctx) (payment.Page, []problem.FieldError) {
 	return page, fields
 }
 
-// fail turns a service error into what the ErrorHandler writes: field errors into a 422
-// with every field, domain sentinels into themselves. A sentinel wrapped with details (an
+// fail turns a service error into what the ErrorHandler writes: domain sentinels into
+// themselves (field errors pass through to platform/problem, which answers them 422). A sentinel wrapped with details (an
 // upstream's address, a status code) is logged here in full and answered bare, so the
 // caller learns what went wrong but not how this service's network is laid out.
 func (h *Handlers) fail(c *fiber.Ctx, err error) error {
-	if ve, ok := errors.AsType[*payment.ValidationError](err); ok {
-		fields := make([]problem.FieldError, len(ve.Fields))
-		for i, f := range ve.Fields {
-			fields[i] = problem.FieldError{Field: f.Field, Message: f.Message}
-		}
-		return problem.Invalid("the request has invalid values", fields...)
-	}
 	for _, m := range Errors {
 		if errors.Is(err, m.Err) {
 			if err != m.Err {

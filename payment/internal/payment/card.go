@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"example.com/shop/platform/validation"
 )
 
 // Brand is a card network.
@@ -88,36 +90,36 @@ func (c Card) MarshalJSON() ([]byte, error) {
 // Validate checks the card as a processor would before charging it: a number of a supported
 // brand that passes the Luhn check, an expiry that has not passed at now, and a CVC of the
 // brand's length. It returns every problem at once.
-func (c Card) Validate(now time.Time) []FieldError {
-	var errs []FieldError
+func (c Card) Validate(now time.Time) validation.Fields {
+	var errs validation.Fields
 	d := c.Digits()
 	switch {
 	case d == "":
-		errs = append(errs, FieldError{"card.number", "is required"})
+		errs.Add("card.number", "is required")
 	case !allDigits(d) || len(d) < 12 || len(d) > 19:
-		errs = append(errs, FieldError{"card.number", "must be 12 to 19 digits"})
+		errs.Add("card.number", "must be 12 to 19 digits")
 	case !luhn(d):
-		errs = append(errs, FieldError{"card.number", "is not a valid card number"})
+		errs.Add("card.number", "is not a valid card number")
 	case c.Brand() == "":
-		errs = append(errs, FieldError{"card.number", "brand not accepted (Visa, Mastercard or American Express)"})
+		errs.Add("card.number", "brand not accepted (Visa, Mastercard or American Express)")
 	}
 	switch {
 	case c.ExpMonth < 1 || c.ExpMonth > 12:
-		errs = append(errs, FieldError{"card.expMonth", "must be 1 to 12"})
+		errs.Add("card.expMonth", "must be 1 to 12")
 	case c.ExpYear < 2000 || c.ExpYear > 2099:
-		errs = append(errs, FieldError{"card.expYear", "must be a four-digit year"})
+		errs.Add("card.expYear", "must be a four-digit year")
 	case expired(c.ExpYear, c.ExpMonth, now):
-		errs = append(errs, FieldError{"card.expYear", "the card has expired"})
+		errs.Add("card.expYear", "the card has expired")
 	}
 	cvcLen := 3
 	if c.Brand() == BrandAmex {
 		cvcLen = 4
 	}
 	if len(c.CVC) != cvcLen || !allDigits(c.CVC) {
-		errs = append(errs, FieldError{"card.cvc", fmt.Sprintf("must be %d digits", cvcLen)})
+		errs.Add("card.cvc", fmt.Sprintf("must be %d digits", cvcLen))
 	}
 	if len(c.Holder) > 100 {
-		errs = append(errs, FieldError{"card.holder", "must be at most 100 characters"})
+		errs.Add("card.holder", "must be at most 100 characters")
 	}
 	return errs
 }

@@ -1,11 +1,9 @@
 package payment
 
-import (
-	"errors"
-	"strings"
-)
+import "errors"
 
-// Sentinel errors of the payment domain. Their messages are written to callers as the
+// Sentinel errors of the payment domain. Invalid values are a *validation.Error
+// (platform), which lists every field at once. Their messages are written to callers as the
 // problem detail, so they never carry data the caller may not see.
 var (
 	// ErrNotFound: no such payment, or not one the caller may know about.
@@ -36,30 +34,3 @@ var (
 	// ErrDuplicateKey is returned by a Store when an idempotency key is already taken.
 	ErrDuplicateKey = errors.New("idempotency key already used")
 )
-
-// FieldError names one invalid field of a request.
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// ValidationError lists every invalid field of a request (answered 422).
-type ValidationError struct {
-	Fields []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		parts[i] = f.Field + " " + f.Message
-	}
-	return "invalid request: " + strings.Join(parts, "; ")
-}
-
-// invalid returns a *ValidationError, or nil when fields is empty.
-func invalid(fields ...FieldError) error {
-	if len(fields) == 0 {
-		return nil
-	}
-	return &ValidationError{Fields: fields}
-}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"example.com/shop/platform/validation"
 )
 
 // Service carries out the payment use cases (charge, refund, reads) under the rules of this
@@ -97,12 +99,12 @@ func (s *Service) Charge(ctx context.Context, a Actor, req ChargeRequest) (Charg
 	if res, ok, err := s.replayCharge(ctx, key); ok || err != nil {
 		return res, err
 	}
-	var fields []FieldError
+	var fields validation.Fields
 	if !ValidID(req.OrderID) {
-		fields = append(fields, FieldError{"orderId", "must be an order id (UUID)"})
+		fields.Add("orderId", "must be an order id (UUID)")
 	}
 	fields = append(fields, req.Card.Validate(s.now())...)
-	if err := invalid(fields...); err != nil {
+	if err := fields.Err(); err != nil {
 		return ChargeResult{}, err
 	}
 
@@ -225,7 +227,7 @@ func (s *Service) Refund(ctx context.Context, a Actor, req RefundRequest) (Refun
 		return res, err
 	}
 	if req.Amount != nil && *req.Amount <= 0 {
-		return RefundResult{}, invalid(FieldError{"amount", "must be greater than 0"})
+		return RefundResult{}, validation.New(validation.FieldError{Field: "amount", Message: "must be greater than 0"})
 	}
 	if !ValidID(req.PaymentID) {
 		return RefundResult{}, ErrNotFound
@@ -239,8 +241,7 @@ func (s *Service) Refund(ctx context.Context, a Actor, req RefundRequest) (Refun
 		amount := p.Remaining()
 		if req.Amount != nil {
 			if *req.Amount > amount {
-				return RefundPlan{}, invalid(FieldError{"amount",
-					fmt.Sprintf("must be at most %d, what remains of the payment", amount)})
+				return RefundPlan{}, validation.New(validation.FieldError{Field: "amount", Message: fmt.Sprintf("must be at most %d, what remains of the payment", amount)})
 			}
 			amount = *req.Amount
 		}
@@ -322,7 +323,7 @@ const maxPaymentsOfOrder = 200
 // reconciliation: whether one holds the order's slot tells whether the order was paid.
 func (s *Service) PaymentsOfOrder(ctx context.Context, orderID string) ([]Payment, error) {
 	if !ValidID(orderID) {
-		return nil, invalid(FieldError{"orderId", "must be an order id (UUID)"})
+		return nil, validation.New(validation.FieldError{Field: "orderId", Message: "must be an order id (UUID)"})
 	}
 	return s.store.Payments(ctx, Filter{OrderID: orderID, Page: Page{Limit: maxPaymentsOfOrder}})
 }

@@ -21,6 +21,8 @@ import (
 
 	"example.com/shop/payment/internal/payment"
 	"example.com/shop/payment/internal/store"
+
+	"example.com/shop/platform/validation"
 )
 
 // The contract tests run on every backend: SQLite always, PostgreSQL too when
@@ -136,7 +138,7 @@ func planOf(amount int64, admin string) func(payment.Payment) (payment.RefundPla
 			return payment.RefundPlan{}, payment.ErrNotRefundable
 		}
 		if amount > p.Remaining() {
-			return payment.RefundPlan{}, &payment.ValidationError{Fields: []payment.FieldError{{Field: "amount", Message: "too much"}}}
+			return payment.RefundPlan{}, validation.New(validation.FieldError{Field: "amount", Message: "too much"})
 		}
 		return rawPlan(p, amount, admin), nil
 	}
@@ -403,7 +405,7 @@ func TestRefusedRefundWritesNothing(t *testing.T) {
 			plan func(payment.Payment) (payment.RefundPlan, error)
 			want error
 		}{
-			"the plan refuses": {key("ada"), planOf(5000, "ada"), &payment.ValidationError{}},
+			"the plan refuses": {key("ada"), planOf(5000, "ada"), &validation.Error{}},
 			// A plan that ignores the limit (a bug in the domain) is stopped by the
 			// conditional update itself.
 			"the write refuses": {key("ada"), func(p payment.Payment) (payment.RefundPlan, error) {
@@ -413,7 +415,7 @@ func TestRefusedRefundWritesNothing(t *testing.T) {
 		}
 		for name, tc := range cases {
 			_, err := s.Refund(ctx, p.ID, tc.key, tc.plan)
-			if ve := (*payment.ValidationError)(nil); errors.As(tc.want, &ve) {
+			if ve := (*validation.Error)(nil); errors.As(tc.want, &ve) {
 				if !errors.As(err, &ve) {
 					t.Errorf("%s: %v, want a validation error", name, err)
 				}
@@ -444,7 +446,7 @@ func TestConcurrentRefundsNeverExceedTheCharge(t *testing.T) {
 		wg.Wait()
 		ok := 0
 		for _, err := range errs {
-			var ve *payment.ValidationError
+			var ve *validation.Error
 			switch {
 			case err == nil:
 				ok++
