@@ -51,8 +51,10 @@ else
   rm -f "$sock"
   mkdir -p "$root/.cache"
   log "starting podman system service on unix://$sock (log: .cache/podman-service.log)"
-  setsid nohup podman system service --time=0 "unix://$sock" \
-    >"$root/.cache/podman-service.log" 2>&1 </dev/null &
+  # Started from / : the service outlives this checkout's shell, and a service whose working
+  # directory is deleted (a removed worktree) can no longer start containers.
+  (cd / && exec setsid nohup podman system service --time=0 "unix://$sock" \
+    >"$root/.cache/podman-service.log" 2>&1 </dev/null) &
   echo $! > "$root/.cache/podman-service.pid"
   for _ in $(seq 1 60); do
     ping && break

@@ -22,6 +22,7 @@ import (
 	"example.com/shop/payment/internal/outbox"
 	"example.com/shop/payment/internal/payment"
 	"example.com/shop/payment/internal/processor"
+	"example.com/shop/payment/internal/recovery"
 	"example.com/shop/payment/internal/store"
 	"example.com/shop/platform/authn"
 	"example.com/shop/platform/config"
@@ -61,6 +62,9 @@ type Config struct {
 	TokenURL string `env:"PAYMENT_TOKEN_URL"`
 	// OrderInternalURL is the order service's internal listener, where notices go.
 	OrderInternalURL string `env:"PAYMENT_ORDER_INTERNAL_URL" default:"https://localhost:8444"`
+	// RecoverInterval is how often payments left processing longer than
+	// payment.RecoverAfter are settled from the processor's records.
+	RecoverInterval time.Duration `env:"PAYMENT_RECOVER_INTERVAL" default:"30s"`
 }
 
 // Validate implements config.Validator.
@@ -83,6 +87,9 @@ func (c *Config) Validate() []error {
 	}
 	if c.OrderTimeout <= 0 {
 		errs = append(errs, errors.New("PAYMENT_ORDER_TIMEOUT must be positive"))
+	}
+	if c.RecoverInterval <= 0 {
+		errs = append(errs, errors.New("PAYMENT_RECOVER_INTERVAL must be positive"))
 	}
 	return errs
 }
@@ -124,6 +131,8 @@ type service struct {
 	identity *mtls.Identity
 	relay    *outbox.Relay
 	store    *store.Store
+	// recover runs payment recovery until its context ends.
+	recover func(context.Context)
 }
 
 // build assembles the service from cfg: it opens (and migrates) the database and loads the
@@ -164,7 +173,7 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 	}
 	relay := outbox.New(db, notices, outbox.Options{Logger: log})
 	svc := payment.NewService(payment.Deps{
-		Store: db, Orders: orderClient, Processor: processor.Simulated{}, Notifier: relay, Logger: log,
+		Store: db, Orders: orderClient, Processor: processor.New(), Notifier: relay, Logger: log,
 	})
 	return &service{
 		public: httpapi.New(httpapi.Options{
@@ -175,10 +184,11 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 		identity: identity,
 		relay:    relay,
 		store:    db,
+		recover:  func(ctx context.Context) { recovery.Run(ctx, svc, cfg.RecoverInterval, log) },
 	}, nil
 }
 
-// serve runs both listeners and the outbox relay until ctx is cancelled or one of them
+// serve runs both listeners, the outbox relay and payment recovery until ctx is cancelled or one of them
 // fails, then stops the others. The internal listener speaks TLS 1.3 only and requires a
 // client certificate from the internal CA.
 func (s *service) serve(ctx context.Context, public, internal net.Listener) error {
@@ -188,6 +198,7 @@ func (s *service) serve(ctx context.Context, public, internal net.Listener) erro
 		return server.Serve(ctx, s.internal, tls.NewListener(internal, s.identity.ServerConfig()))
 	})
 	g.Go(func() error { s.relay.Run(ctx); return nil })
+	g.Go(func() error { s.recover(ctx); return nil })
 	return g.Wait()
 }
 

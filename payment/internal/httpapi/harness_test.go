@@ -101,14 +101,21 @@ func (b *syncBuffer) String() string {
 // countingProcessor counts charges that reach the processor, and can slow them down to
 // widen race windows.
 type countingProcessor struct {
+	*processor.Simulated
 	calls atomic.Int64
 	delay time.Duration
+	// charged, when set, runs after a charge is made and before its answer returns.
+	charged func(payment.Charge)
 }
 
 func (p *countingProcessor) Charge(ctx context.Context, c payment.Charge) (payment.Authorization, error) {
 	p.calls.Add(1)
 	time.Sleep(p.delay)
-	return processor.Simulated{}.Charge(ctx, c)
+	auth, err := p.Simulated.Charge(ctx, c)
+	if p.charged != nil {
+		p.charged(c)
+	}
+	return auth, err
 }
 
 // clock is the real time moved forward by Advance, so tests can step past backoffs
@@ -164,7 +171,7 @@ func newEnv(t *testing.T, iss *testkit.Issuer, toks map[caller]string, opts ...f
 	}
 	clk := &clock{}
 	relay := outbox.New(st, fo.sender(t), outbox.Options{Logger: log, Now: clk.Now, MinBackoff: time.Second, MaxBackoff: time.Minute})
-	proc := &countingProcessor{}
+	proc := &countingProcessor{Simulated: processor.New()}
 	svc := payment.NewService(payment.Deps{Store: st, Orders: client, Processor: proc, Notifier: relay, Logger: log, Now: clk.Now})
 	app := httpapi.New(httpapi.Options{Service: svc, Authenticate: verifier.Middleware(log), Logger: log})
 	return &env{t: t, app: app, svc: svc, store: st, dbPath: dbPath, orders: fo, proc: proc, relay: relay, clock: clk, logs: logs, tokens: toks}

@@ -31,6 +31,11 @@ var (
 	ErrOrderServiceTimeout = errors.New("the order service did not answer in time")
 	// ErrProcessor: the card processor failed; the outcome is recorded as failed.
 	ErrProcessor = errors.New("the card processor failed")
+	// ErrNoSuchCharge: the processor made no charge under the reference it was asked about.
+	ErrNoSuchCharge = errors.New("the processor has no charge under this reference")
+	// ErrNotProcessing is returned by a Store asked to record the outcome of a payment
+	// that already has one.
+	ErrNotProcessing = errors.New("the payment already has an outcome")
 	// ErrDuplicateKey is returned by a Store when an idempotency key is already taken.
 	ErrDuplicateKey = errors.New("idempotency key already used")
 )

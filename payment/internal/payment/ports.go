@@ -13,6 +13,11 @@ type Processor interface {
 	// Reference is the payment id: a real provider uses it to deduplicate retries.
 	// Errors are logged, so they must never carry card data.
 	Charge(ctx context.Context, c Charge) (Authorization, error)
+	// Lookup returns the outcome of the charge made under reference, for a payment whose
+	// outcome was never recorded (the service stopped, or lost the answer, between Charge
+	// and recording it). It returns ErrNoSuchCharge when no charge was made under
+	// reference; any other error means the processor cannot tell now.
+	Lookup(ctx context.Context, reference string) (Authorization, error)
 }
 
 // Charge is what a Processor is asked to do.
@@ -70,8 +75,12 @@ type Store interface {
 	Reserve(ctx context.Context, p Payment, key Idempotency) error
 	// Finish moves a processing payment to its outcome (approved, declined or failed). A
 	// non-nil notice is committed to the outbox in the same transaction: the paid notice of
-	// an approval exists exactly when the approval does.
+	// an approval exists exactly when the approval does. It returns ErrNotProcessing if the
+	// payment has an outcome already, so only one outcome is ever recorded.
 	Finish(ctx context.Context, id string, outcome Status, reason Reason, at time.Time, notice *Notice) (Payment, error)
+	// Stuck lists up to limit payments still processing that were last updated before
+	// before, oldest first.
+	Stuck(ctx context.Context, before time.Time, limit int) ([]Payment, error)
 	// PaymentByKey returns the payment created under the key, and the request fingerprint.
 	PaymentByKey(ctx context.Context, subject, key string) (Payment, string, error)
 	// Payment returns one payment, or ErrNotFound.

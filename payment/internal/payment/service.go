@@ -156,23 +156,38 @@ func (s *Service) Charge(ctx context.Context, a Actor, req ChargeRequest) (Charg
 			reason = ReasonCardDeclined
 		}
 	}
+	done, err := s.settle(ctx, p, outcome, reason, a.RequestID)
+	if errors.Is(err, ErrNotProcessing) {
+		// Recover settled it meanwhile, from the processor's record of this very charge.
+		done, err = s.store.Payment(ctx, p.ID)
+	}
+	if err != nil {
+		return ChargeResult{}, fmt.Errorf("recording the outcome of payment %s: %w", p.ID, err)
+	}
+	return ChargeResult{Payment: done}, nil
+}
+
+// settle records the outcome of processing payment p. An approval is recorded with its
+// paid notice for the order service.
+func (s *Service) settle(ctx context.Context, p Payment, outcome Status, reason Reason, requestID string) (Payment, error) {
 	at := s.timestamp()
 	var paid *Notice
 	if outcome == StatusApproved {
-		// The order service normally learns of the approval from this request's answer. The
-		// notice covers the case where it never does (it timed out or crashed meanwhile):
-		// the order still becomes paid, and a notice after the answer changes nothing.
+		// The order service normally learns of the approval from the charge request's
+		// answer. The notice covers the case where it never does (it timed out or crashed
+		// meanwhile, or the payment was recovered): the order still becomes paid, and a
+		// notice after the answer changes nothing.
 		paid = &Notice{ID: s.newID(), Kind: NoticePaid, OrderID: p.OrderID, PaymentID: p.ID,
-			Amount: p.Amount, RequestID: a.RequestID, CreatedAt: at}
+			Amount: p.Amount, RequestID: requestID, CreatedAt: at}
 	}
 	done, err := s.store.Finish(ctx, p.ID, outcome, reason, at, paid)
 	if err != nil {
-		return ChargeResult{}, fmt.Errorf("recording the outcome of payment %s: %w", p.ID, err)
+		return Payment{}, err
 	}
 	if paid != nil && s.notifier != nil {
 		s.notifier.Notify()
 	}
-	return ChargeResult{Payment: done}, nil
+	return done, nil
 }
 
 // replayCharge answers a request whose key is already taken: the first answer for the same

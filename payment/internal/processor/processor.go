@@ -13,11 +13,18 @@
 //
 // Any other valid card is declined: the simulator fails closed, so a real card number typed
 // into a demo shop never looks as if it had been charged.
+//
+// Like a provider, it remembers the outcome of each charge under its reference (the
+// payment id), so the payment service can ask about a charge whose answer it lost. Its
+// memory is the process's: after a restart it knows no earlier charge, which is true of the
+// simulation, since its charges die with it. It keeps the last Remembered charges.
 package processor
 
 import (
 	"context"
 	"fmt"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"example.com/shop/payment/internal/payment"
 )
@@ -32,11 +39,44 @@ const (
 	CardProcessorError    = "4000000000000119"
 )
 
-// Simulated is the simulated processor. The zero value is ready to use.
-type Simulated struct{}
+// Remembered is how many charges a Simulated processor can be asked about: at the
+// shop's benchmarked rate, far more than are made in the time a payment may wait for
+// recovery, in a few MiB.
+const Remembered = 100_000
 
-// Charge answers by card number; see the package documentation.
-func (Simulated) Charge(ctx context.Context, c payment.Charge) (payment.Authorization, error) {
+// Simulated is the simulated processor. Use New.
+type Simulated struct {
+	charges *lru.Cache[string, payment.Authorization]
+}
+
+// New returns a simulated processor.
+func New() *Simulated {
+	charges, _ := lru.New[string, payment.Authorization](Remembered) // errors only for size <= 0
+	return &Simulated{charges: charges}
+}
+
+// Charge answers by card number; see the package documentation. A charge that fails
+// leaves no charge behind, as with a provider that could not process it.
+func (s *Simulated) Charge(ctx context.Context, c payment.Charge) (payment.Authorization, error) {
+	auth, err := answer(ctx, c)
+	if err == nil {
+		s.charges.Add(c.Reference, auth)
+	}
+	return auth, err
+}
+
+// Lookup returns what Charge answered under reference.
+func (s *Simulated) Lookup(ctx context.Context, reference string) (payment.Authorization, error) {
+	if err := ctx.Err(); err != nil {
+		return payment.Authorization{}, fmt.Errorf("%w: %v", payment.ErrProcessor, err)
+	}
+	if auth, ok := s.charges.Get(reference); ok {
+		return auth, nil
+	}
+	return payment.Authorization{}, payment.ErrNoSuchCharge
+}
+
+func answer(ctx context.Context, c payment.Charge) (payment.Authorization, error) {
 	if err := ctx.Err(); err != nil {
 		return payment.Authorization{}, fmt.Errorf("%w: %v", payment.ErrProcessor, err)
 	}

@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"example.com/shop/payment/internal/payment"
@@ -24,9 +25,10 @@ func TestSimulatedAnswersByTestCard(t *testing.T) {
 		{processor.CardProcessorError, false, "", true},
 		{"4111111111111111", false, payment.ReasonCardDeclined, false}, // valid, not a test card
 	}
-	for _, tc := range cases {
-		auth, err := processor.Simulated{}.Charge(context.Background(), payment.Charge{
-			Reference: "pay-1", Amount: payment.Money{Amount: 1999, Currency: "EUR"},
+	sim := processor.New()
+	for i, tc := range cases {
+		auth, err := sim.Charge(context.Background(), payment.Charge{
+			Reference: fmt.Sprintf("pay-%d", i), Amount: payment.Money{Amount: 1999, Currency: "EUR"},
 			Card: payment.Card{Number: tc.number, ExpMonth: 12, ExpYear: 2099, CVC: "123"},
 		})
 		if tc.fails {
@@ -42,10 +44,36 @@ func TestSimulatedAnswersByTestCard(t *testing.T) {
 }
 
 func TestSimulatedRefusesNonPositiveAmounts(t *testing.T) {
-	_, err := processor.Simulated{}.Charge(context.Background(), payment.Charge{
+	_, err := processor.New().Charge(context.Background(), payment.Charge{
 		Amount: payment.Money{Amount: 0, Currency: "EUR"}, Card: payment.Card{Number: processor.CardApproved},
 	})
 	if !errors.Is(err, payment.ErrProcessor) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestLookupAnswersWhatChargeDid: the outcome of each charge is there to be asked for
+// under its reference; a reference never charged, or whose charge failed, has none.
+func TestLookupAnswersWhatChargeDid(t *testing.T) {
+	ctx := context.Background()
+	sim := processor.New()
+	charge := func(ref, number string) {
+		_, _ = sim.Charge(ctx, payment.Charge{Reference: ref, Amount: payment.Money{Amount: 500, Currency: "EUR"},
+			Card: payment.Card{Number: number, ExpMonth: 12, ExpYear: 2099, CVC: "123"}})
+	}
+	charge("approved", processor.CardApproved)
+	charge("declined", processor.CardInsufficientFunds)
+	charge("failed", processor.CardProcessorError)
+
+	if auth, err := sim.Lookup(ctx, "approved"); err != nil || !auth.Approved {
+		t.Errorf("approved charge: %+v, %v", auth, err)
+	}
+	if auth, err := sim.Lookup(ctx, "declined"); err != nil || auth.Approved || auth.Reason != payment.ReasonInsufficientFunds {
+		t.Errorf("declined charge: %+v, %v", auth, err)
+	}
+	for _, ref := range []string{"failed", "never-charged"} {
+		if _, err := sim.Lookup(ctx, ref); !errors.Is(err, payment.ErrNoSuchCharge) {
+			t.Errorf("%s: err %v, want ErrNoSuchCharge", ref, err)
+		}
 	}
 }

@@ -258,7 +258,7 @@ func (s *Store) Finish(ctx context.Context, id string, outcome payment.Status, r
 			return res.Error
 		}
 		if res.RowsAffected != 1 {
-			return fmt.Errorf("store: payment %s is not processing", id)
+			return fmt.Errorf("store: payment %s: %w", id, payment.ErrNotProcessing)
 		}
 		if notice == nil {
 			return nil
@@ -270,6 +270,22 @@ func (s *Store) Finish(ctx context.Context, id string, outcome payment.Status, r
 		return payment.Payment{}, err
 	}
 	return s.Payment(ctx, id)
+}
+
+// Stuck implements payment.Store.
+func (s *Store) Stuck(ctx context.Context, before time.Time, limit int) ([]payment.Payment, error) {
+	var rows []paymentRow
+	err := s.db.WithContext(ctx).
+		Where("status = ? AND updated_at < ?", payment.StatusProcessing, before.UTC()).
+		Order("updated_at, id").Limit(limit).Find(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]payment.Payment, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
 }
 
 // PaymentByKey implements payment.Store.

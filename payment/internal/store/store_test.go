@@ -202,11 +202,39 @@ func TestReserveFinishAndReadBack(t *testing.T) {
 		if !reflect.DeepEqual(done, want) {
 			t.Fatalf("finished: %+v\nwant        %+v", done, want)
 		}
-		if _, err := s.Finish(ctx, p.ID, payment.StatusApproved, "", base, nil); err == nil {
-			t.Fatal("a finished payment was finished again")
+		if _, err := s.Finish(ctx, p.ID, payment.StatusApproved, "", base, nil); !errors.Is(err, payment.ErrNotProcessing) {
+			t.Fatalf("finishing a finished payment again: %v, want ErrNotProcessing", err)
 		}
 		if _, err := s.Payment(ctx, uuid.NewString()); !errors.Is(err, payment.ErrNotFound) {
 			t.Fatalf("unknown id: %v", err)
+		}
+	})
+}
+
+// TestStuckListsOldProcessingPaymentsOldestFirst: what recovery is handed is the payments
+// still processing since before the cut-off, oldest first, at most limit of them.
+func TestStuckListsOldProcessingPaymentsOldestFirst(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		reserve := func(at time.Time) payment.Payment {
+			p := newPayment(uuid.NewString(), "alice", 100, at)
+			if err := s.Reserve(ctx, p, key("alice")); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		older, old, recent := reserve(base), reserve(base.Add(time.Minute)), reserve(base.Add(time.Hour))
+		finished := reserve(base)
+		if _, err := s.Finish(ctx, finished.ID, payment.StatusDeclined, payment.ReasonCardDeclined, base.Add(time.Second), nil); err != nil {
+			t.Fatal(err)
+		}
+		cutoff := base.Add(30 * time.Minute)
+		got, err := s.Stuck(ctx, cutoff, 10)
+		if err != nil || len(got) != 2 || got[0].ID != older.ID || got[1].ID != old.ID {
+			t.Fatalf("stuck before %s: %+v, %v; want %s then %s (not %s, nor the finished one)", cutoff, got, err, older.ID, old.ID, recent.ID)
+		}
+		if got, err := s.Stuck(ctx, cutoff, 1); err != nil || len(got) != 1 || got[0].ID != older.ID {
+			t.Fatalf("limit 1: %+v, %v", got, err)
 		}
 	})
 }
