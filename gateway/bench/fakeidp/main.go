@@ -9,7 +9,8 @@
 //
 //	fakeidp -addr 127.0.0.1:18180 -dir .cache/bench/idp -many 1000
 //
-// It also answers the client-credentials grant for the order and payment services.
+// It also answers the client-credentials and token-exchange grants for the order and
+// payment services.
 //
 // It writes, into dir: issuer.txt, public.pem, token.txt (one user), admin-token.txt (USER and
 // ADMIN), bad-tokens.txt (tokens a checking door must refuse), tokens-<n>.txt (one token per
@@ -26,6 +27,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -117,23 +119,35 @@ func main() {
 	})
 	// Client credentials for the services' own accounts (calls with no user behind them,
 	// such as the payment service's notices to the order service). Any secret is taken.
+	// And token exchange (RFC 8693), with which each service reads or charges for a user
+	// with a token addressed to the service it calls.
 	mux.HandleFunc("POST "+base+"/protocol/openid-connect/token", func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
-			w.WriteHeader(http.StatusBadRequest)
-			writeJSON(w, map[string]string{"error": "unsupported_grant_type"})
-			return
-		}
 		client, _, ok := r.BasicAuth()
 		if !ok {
 			client = r.PostForm.Get("client_id")
 		}
 		aud, known := serviceAudience[client]
-		if !known {
+		if err := r.ParseForm(); err != nil || !known {
 			w.WriteHeader(http.StatusUnauthorized)
 			writeJSON(w, map[string]string{"error": "invalid_client"})
 			return
 		}
-		writeJSON(w, map[string]any{"access_token": m.serviceToken(client, aud), "token_type": "Bearer", "expires_in": 300})
+		switch r.PostForm.Get("grant_type") {
+		case "client_credentials":
+			writeJSON(w, map[string]any{"access_token": m.serviceToken(client, aud), "token_type": "Bearer", "expires_in": 300})
+		case "urn:ietf:params:oauth:grant-type:token-exchange":
+			tok, err := m.exchange(r.PostForm.Get("subject_token"), client, r.PostForm.Get("audience"))
+			if err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				writeJSON(w, map[string]string{"error": "invalid_request", "error_description": err.Error()})
+				return
+			}
+			writeJSON(w, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 300,
+				"issued_token_type": "urn:ietf:params:oauth:token-type:access_token"})
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+			writeJSON(w, map[string]string{"error": "unsupported_grant_type"})
+		}
 	})
 	write("ready", []byte(issuer+"\n"))
 	log.Printf("fake Keycloak issuer %s", issuer)
@@ -159,6 +173,37 @@ func (m *minter) serviceToken(client, aud string) string {
 		"preferred_username": "service-account-" + client, "clientId": client,
 	}
 	return m.sign(claims)
+}
+
+// exchange is Keycloak's standard token exchange as far as the benchmark needs it: the
+// subject token must be one of this realm's (its signature is checked) and the audience the
+// one the client's mapper names; the new token keeps the user, session, roles and expiry,
+// and names the audience alone with the client as azp. Unlike Keycloak it does not check
+// that the subject token names the client in its audience: the benchmark's user tokens
+// name shop-api alone, as the HAProxy door's single-string audience check needs.
+func (m *minter) exchange(subject, client, audience string) (string, error) {
+	if audience != serviceAudience[client] {
+		return "", fmt.Errorf("requested audience not available: %s", audience)
+	}
+	parts := strings.Split(subject, ".")
+	if len(parts) != 3 {
+		return "", errors.New("invalid token")
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err != nil || rsa.VerifyPKCS1v15(&m.key.PublicKey, crypto.SHA256, digest[:], sig) != nil {
+		return "", errors.New("invalid token")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var in map[string]any
+	if err != nil || json.Unmarshal(payload, &in) != nil {
+		return "", errors.New("invalid token")
+	}
+	out := map[string]any{
+		"exp": in["exp"], "iat": time.Now().Unix(), "jti": randomUUID(), "iss": m.issuer, "aud": audience,
+		"sub": in["sub"], "typ": "Bearer", "azp": client, "sid": in["sid"], "realm_access": in["realm_access"], "scope": "",
+	}
+	return m.sign(out), nil
 }
 
 type identity struct{ sub, name string }

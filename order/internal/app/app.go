@@ -64,6 +64,11 @@ type Config struct {
 	// TokenURL is Keycloak's token endpoint; found by discovery (OIDC_DISCOVERY_URL, else
 	// OIDC_ISSUER) when empty.
 	TokenURL string `env:"ORDER_TOKEN_URL"`
+	// TokenExchange makes a checkout charge the payment service with the shopper's token
+	// exchanged for one addressed to PaymentAudience alone (RFC 8693), rather than with the
+	// shopper's own API token. The price: Keycloak must answer for every checkout.
+	TokenExchange   bool   `env:"ORDER_TOKEN_EXCHANGE" default:"true"`
+	PaymentAudience string `env:"ORDER_PAYMENT_AUDIENCE" default:"payment-service"`
 	// PaymentInternalURL is the payment service's internal listener, where reconciliation
 	// asks how a charge ended.
 	PaymentInternalURL string `env:"ORDER_PAYMENT_INTERNAL_URL" default:"https://localhost:8443"`
@@ -172,7 +177,15 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 	if err != nil {
 		return nil, err
 	}
-	payments, err := payment.New(cfg.PaymentURL, cfg.PaymentTimeout)
+	client := svcauth.Config{
+		TokenURL: cfg.TokenURL, Issuer: cfg.OIDCIssuer, DiscoveryURL: cfg.OIDCDiscoveryURL,
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+	}
+	var exchange payment.Exchange
+	if cfg.TokenExchange {
+		exchange = svcauth.NewExchanger(client, cfg.PaymentAudience).Exchange
+	}
+	payments, err := payment.New(cfg.PaymentURL, cfg.PaymentTimeout, exchange)
 	if err != nil {
 		return nil, err
 	}
@@ -180,10 +193,7 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 	// endpoint found by discovery unless configured), and only the payment service may
 	// answer: every internal certificate names localhost, so the host name alone would let
 	// any service of the CA take the token.
-	tokens := svcauth.TokenSource(ctx, svcauth.Config{
-		TokenURL: cfg.TokenURL, Issuer: cfg.OIDCIssuer, DiscoveryURL: cfg.OIDCDiscoveryURL,
-		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-	})
+	tokens := svcauth.TokenSource(ctx, client)
 	lookup, err := payment.NewLookup(cfg.PaymentInternalURL,
 		svcauth.NewClient(identity, mtls.ID("payment-service"), tokens, cfg.PaymentTimeout))
 	if err != nil {

@@ -30,8 +30,9 @@ func TestConfigDefaultsAndChecks(t *testing.T) {
 		OIDCIssuer: "http://localhost:8180/realms/shop", OIDCAudience: "shop-api",
 		PaymentURL: "http://localhost:8082", PaymentTimeout: 5 * time.Second,
 		InternalAddr: ":8444", TLSCA: "certs/ca.pem", TLSCert: "certs/order-service.pem", TLSKey: "certs/order-service-key.pem",
-		ClientID: "order-service", ClientSecret: "s3cret", PaymentInternalURL: "https://localhost:8443",
-		ReconcileInterval: time.Minute, ReconcileGrace: 2 * time.Minute,
+		ClientID: "order-service", ClientSecret: "s3cret", TokenExchange: true, PaymentAudience: "payment-service",
+		PaymentInternalURL: "https://localhost:8443",
+		ReconcileInterval:  time.Minute, ReconcileGrace: 2 * time.Minute,
 	}
 	if cfg != want {
 		t.Fatalf("defaults %+v, want %+v", cfg, want)

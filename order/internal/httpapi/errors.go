@@ -62,6 +62,10 @@ func (h *handlers) translateErrors(c *fiber.Ctx) error {
 	case errors.Is(err, payment.ErrFailed):
 		h.log.Warn("card processor failed", "request_id", requestID(c), "err", err)
 		return problem.New(http.StatusBadGateway, payment.ErrFailed.Error())
+	case errors.Is(err, payment.ErrSessionEnded):
+		h.log.Info("token exchange refused", "request_id", requestID(c), "err", err)
+		return problem.New(http.StatusUnauthorized, payment.ErrSessionEnded.Error()).
+			WithHeader(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token", error_description="the session has ended"`)
 	case errors.Is(err, payment.ErrUnavailable):
 		h.log.Warn("payment service unavailable", "request_id", requestID(c), "err", err)
 		p := problem.New(http.StatusServiceUnavailable, payment.ErrUnavailable.Error())

@@ -124,7 +124,7 @@ func newEnv(t *testing.T, r *realm, opts ...envOption) *env {
 	if cfg.paymentURL != "" {
 		payURL = cfg.paymentURL
 	}
-	client, err := payment.New(payURL, cfg.paymentTimeout)
+	client, err := payment.New(payURL, cfg.paymentTimeout, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

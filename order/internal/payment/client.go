@@ -3,9 +3,11 @@
 // public API), and it reads an order's payments as the order service itself, for the
 // reconciliation (Lookup, on the internal listener, see lookup.go).
 //
-// The shopper's own access token is propagated unchanged (JWT propagation), so the payment
-// service applies its rules to the real caller and reads the order, and so its amount,
-// from the order service with that same token; this client never sends an amount. Each
+// The charge is made as the shopper: their access token is exchanged for one addressed to
+// the payment service alone (OAuth 2.0 Token Exchange, see platform/svcauth.Exchanger), or,
+// when no exchange is configured, propagated unchanged (JWT propagation). Either way the
+// payment service applies its rules to the real caller and reads the order, and so its
+// amount, from the order service as that caller; this client never sends an amount. Each
 // charge carries an Idempotency-Key chosen by the caller, so a charge retried after a
 // timeout is replayed by the payment service rather than made twice. Every answer is
 // sorted into one of a few outcomes the checkout can act on: approved, declined, refused
@@ -29,6 +31,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"example.com/shop/platform/svcauth"
 	"example.com/shop/platform/validation"
 )
 
@@ -49,6 +52,9 @@ var (
 	// ErrTimeout: no answer within the configured time (504). The charge may or may not
 	// have happened: a retry with the same Idempotency-Key finds out without charging twice.
 	ErrTimeout = errors.New("the payment service did not answer in time; try again: the same payment attempt is reused, so it cannot be charged twice")
+	// ErrSessionEnded: Keycloak would not exchange the shopper's token for the payment
+	// service (their session has ended); nothing was sent, nothing charged (401).
+	ErrSessionEnded = errors.New("your session has ended; log in again to pay")
 	// ErrUpstream: the payment service answered something unusable: a 5xx, or an answer
 	// this client does not understand (502).
 	ErrUpstream = errors.New("the payment service failed; nothing was marked paid, try again")
@@ -157,16 +163,22 @@ type Charge struct {
 	RequestID string
 }
 
+// Exchange trades the shopper's access token for one addressed to the payment service
+// (svcauth.Exchanger.Exchange).
+type Exchange func(ctx context.Context, token string) (string, error)
+
 // Client calls the payment service.
 type Client struct {
 	endpoint string
 	timeout  time.Duration
 	http     *http.Client
+	exchange Exchange
 }
 
 // New returns a client of the payment service at baseURL (e.g. http://localhost:8082) whose
-// calls give up after timeout.
-func New(baseURL string, timeout time.Duration) (*Client, error) {
+// calls give up after timeout. exchange narrows the shopper's token for each charge; nil
+// sends it unchanged.
+func New(baseURL string, timeout time.Duration, exchange Exchange) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("payment: %q is not an http(s) URL", baseURL)
@@ -179,6 +191,7 @@ func New(baseURL string, timeout time.Duration) (*Client, error) {
 	return &Client{
 		endpoint: strings.TrimSuffix(u.String(), "/") + "/api/payments",
 		timeout:  timeout,
+		exchange: exchange,
 		http: &http.Client{
 			Transport: transport,
 			// A redirect would send the shopper's token somewhere this service was not
@@ -202,6 +215,26 @@ type problemBody struct {
 	Errors    []validation.FieldError `json:"errors"`
 }
 
+// authorization is the Authorization header the charge is sent with: the shopper's,
+// exchanged for the payment service when an Exchange is configured.
+func (c *Client) authorization(ctx context.Context, shoppers string) (string, error) {
+	if c.exchange == nil {
+		return shoppers, nil
+	}
+	scheme, token, ok := strings.Cut(shoppers, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", fmt.Errorf("%w: no bearer token to exchange", ErrSessionEnded)
+	}
+	narrowed, err := c.exchange(ctx, token)
+	switch {
+	case errors.Is(err, svcauth.ErrExchangeRefused):
+		return "", fmt.Errorf("%w: %v", ErrSessionEnded, err)
+	case err != nil:
+		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return "Bearer " + narrowed, nil
+}
+
 // maxAnswer bounds how much of an answer is read: a payment is a few hundred bytes.
 const maxAnswer = 64 << 10
 
@@ -214,13 +247,17 @@ func (c *Client) Charge(ctx context.Context, ch Charge) (Payment, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	authorization, err := c.authorization(ctx, ch.Authorization)
+	if err != nil {
+		return Payment{}, err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return Payment{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, application/problem+json")
-	req.Header.Set("Authorization", ch.Authorization)
+	req.Header.Set("Authorization", authorization)
 	req.Header.Set("Idempotency-Key", ch.IdempotencyKey)
 	if ch.RequestID != "" {
 		req.Header.Set("X-Request-Id", ch.RequestID)

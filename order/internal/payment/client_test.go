@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"example.com/shop/order/internal/payment"
+	"example.com/shop/platform/svcauth"
 )
 
 var card = payment.Card{Number: "4242 4242 4242 4242", ExpMonth: 12, ExpYear: 2099, CVC: "123", Holder: "Alice"}
@@ -32,7 +33,7 @@ func answering(t *testing.T, status int, body string) *payment.Client {
 		io.WriteString(w, body)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := payment.New(srv.URL, time.Second)
+	c, err := payment.New(srv.URL, time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestChargeSendsTheShoppersTokenAndNoAmount(t *testing.T) {
 		io.WriteString(w, `{"id":"pay-1","orderId":"o-1","amount":{"amount":2580,"currency":"EUR"},"status":"approved"}`)
 	}))
 	defer srv.Close()
-	c, err := payment.New(srv.URL+"/", time.Second)
+	c, err := payment.New(srv.URL+"/", time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		http.Redirect(w, r, elsewhere.URL+"/api/payments", http.StatusTemporaryRedirect)
 	}))
 	defer srv.Close()
-	c, _ := payment.New(srv.URL, time.Second)
+	c, _ := payment.New(srv.URL, time.Second, nil)
 	if _, err := c.Charge(context.Background(), charge("o-1")); !errors.Is(err, payment.ErrUpstream) || followed {
 		t.Fatalf("err %v, followed %v", err, followed)
 	}
@@ -144,7 +145,7 @@ func TestUnreachableAndSlow(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	down, _ := payment.New("http://"+addr, time.Second)
+	down, _ := payment.New("http://"+addr, time.Second, nil)
 	if _, err := down.Charge(context.Background(), charge("o-1")); !errors.Is(err, payment.ErrUnavailable) {
 		t.Fatalf("down: %v", err)
 	}
@@ -153,7 +154,7 @@ func TestUnreachableAndSlow(t *testing.T) {
 	slow := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
 	defer slow.Close()
 	defer close(release)
-	c, _ := payment.New(slow.URL, 100*time.Millisecond)
+	c, _ := payment.New(slow.URL, 100*time.Millisecond, nil)
 	start := time.Now()
 	_, err := c.Charge(context.Background(), charge("o-1"))
 	if !errors.Is(err, payment.ErrTimeout) {
@@ -166,11 +167,11 @@ func TestUnreachableAndSlow(t *testing.T) {
 
 func TestNewRefusesBadSettings(t *testing.T) {
 	for _, u := range []string{"", "localhost:8082", "ftp://x", "http://"} {
-		if _, err := payment.New(u, time.Second); err == nil {
+		if _, err := payment.New(u, time.Second, nil); err == nil {
 			t.Errorf("accepted URL %q", u)
 		}
 	}
-	if _, err := payment.New("http://localhost:8082", 0); err == nil {
+	if _, err := payment.New("http://localhost:8082", 0, nil); err == nil {
 		t.Error("accepted a zero timeout")
 	}
 }
@@ -215,5 +216,48 @@ func TestDefinitive(t *testing.T) {
 	}
 	if payment.Definitive(errors.New("dial tcp: connection refused")) || payment.Definitive(nil) {
 		t.Error("a transport error or success counted as definitive")
+	}
+}
+
+// TestChargeSendsTheExchangedToken: with token exchange on, the payment service sees the
+// token exchanged for it, never the shopper's own; when Keycloak refuses the exchange or
+// cannot be asked, nothing is sent to the payment service at all.
+func TestChargeSendsTheExchangedToken(t *testing.T) {
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Get("Authorization"))
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"id":"pay-1","orderId":"o-1","amount":{"amount":2580,"currency":"EUR"},"status":"approved"}`)
+	}))
+	defer srv.Close()
+	exchanged := func(ctx context.Context, token string) (string, error) {
+		if token != "the-shoppers-token" {
+			return "", fmt.Errorf("exchanged %q", token)
+		}
+		return "for-payment-only", nil
+	}
+	c, _ := payment.New(srv.URL, time.Second, exchanged)
+	if _, err := c.Charge(context.Background(), charge("o-1")); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0] != "Bearer for-payment-only" {
+		t.Fatalf("the payment service saw %q, want only the exchanged token", seen)
+	}
+
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"refused", fmt.Errorf("%w: invalid_token", svcauth.ErrExchangeRefused), payment.ErrSessionEnded},
+		{"Keycloak down", errors.New("dial tcp: connection refused"), payment.ErrUnavailable},
+	} {
+		c, _ := payment.New(srv.URL, time.Second, func(context.Context, string) (string, error) { return "", tc.err })
+		if _, err := c.Charge(context.Background(), charge("o-1")); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if len(seen) != 1 {
+		t.Fatalf("a charge reached the payment service without an exchanged token: %q", seen)
 	}
 }

@@ -65,6 +65,11 @@ type Config struct {
 	// RecoverInterval is how often payments left processing longer than
 	// payment.RecoverAfter are settled from the processor's records.
 	RecoverInterval time.Duration `env:"PAYMENT_RECOVER_INTERVAL" default:"30s"`
+	// TokenExchange makes the payment service read a charge's order with the caller's token
+	// exchanged for one addressed to OrderAudience alone (RFC 8693), rather than with the
+	// token it was sent. The price: Keycloak must answer for every charge.
+	TokenExchange bool   `env:"PAYMENT_TOKEN_EXCHANGE" default:"true"`
+	OrderAudience string `env:"PAYMENT_ORDER_AUDIENCE" default:"order-service"`
 }
 
 // Validate implements config.Validator.
@@ -150,7 +155,15 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 	if err != nil {
 		return nil, err
 	}
-	orderClient, err := orders.New(cfg.OrderURL, cfg.OrderTimeout)
+	client := svcauth.Config{
+		TokenURL: cfg.TokenURL, Issuer: cfg.Issuer, DiscoveryURL: cfg.DiscoveryURL,
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+	}
+	var exchange orders.Exchange
+	if cfg.TokenExchange {
+		exchange = svcauth.NewExchanger(client, cfg.OrderAudience).Exchange
+	}
+	orderClient, err := orders.New(cfg.OrderURL, cfg.OrderTimeout, exchange)
 	if err != nil {
 		return nil, err
 	}
@@ -158,10 +171,7 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 	// endpoint found by discovery unless configured), and only the order service may
 	// answer: every internal certificate names localhost, so the host name alone would let
 	// any service of the CA take the token.
-	tokens := svcauth.TokenSource(ctx, svcauth.Config{
-		TokenURL: cfg.TokenURL, Issuer: cfg.Issuer, DiscoveryURL: cfg.DiscoveryURL,
-		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-	})
+	tokens := svcauth.TokenSource(ctx, client)
 	notices, err := orders.NewNotices(cfg.OrderInternalURL,
 		svcauth.NewClient(identity, mtls.ID("order-service"), tokens, cfg.OrderTimeout))
 	if err != nil {

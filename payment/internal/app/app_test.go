@@ -23,7 +23,8 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if c.InternalAddr != ":8443" || c.TLSCA != "certs/ca.pem" || c.TLSCert != "certs/payment-service.pem" ||
 		c.TLSKey != "certs/payment-service-key.pem" || c.ClientID != "payment-service" || c.TokenURL != "" ||
-		c.OrderInternalURL != "https://localhost:8444" {
+		c.OrderInternalURL != "https://localhost:8444" || !c.TokenExchange || c.OrderAudience != "order-service" ||
+		c.RecoverInterval.String() != "30s" {
 		t.Fatalf("internal defaults: %+v", c)
 	}
 }

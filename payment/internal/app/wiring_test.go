@@ -183,6 +183,9 @@ func startStackAgainst(t *testing.T, lifetime int64, peer string) *stack {
 			"PAYMENT_TLS_CA": files.CA, "PAYMENT_TLS_CERT": files.Cert, "PAYMENT_TLS_KEY": files.Key,
 			"PAYMENT_CLIENT_SECRET": secret,
 			"PAYMENT_ORDER_URL":     order.public, "PAYMENT_ORDER_INTERNAL_URL": order.internal,
+			// These tests are about notices over mutual TLS; the exchange of the caller's
+			// token is proven against Keycloak in integration/.
+			"PAYMENT_TOKEN_EXCHANGE": "false",
 		}[k]
 	}, &cfg); err != nil {
 		t.Fatal(err)

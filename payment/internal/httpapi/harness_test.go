@@ -165,7 +165,7 @@ func newEnv(t *testing.T, iss *testkit.Issuer, toks map[caller]string, opts ...f
 		t.Fatal(err)
 	}
 	fo := newFakeOrders(t, iss)
-	client, err := orders.New(fo.srv.URL, cfg.orderTimeout)
+	client, err := orders.New(fo.srv.URL, cfg.orderTimeout, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

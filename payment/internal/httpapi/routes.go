@@ -46,6 +46,7 @@ var Errors = problem.Map{
 	{Err: payment.ErrRequestInProgress, Status: fiber.StatusConflict},
 	{Err: payment.ErrNotRefundable, Status: fiber.StatusConflict},
 	{Err: payment.ErrForbidden, Status: fiber.StatusForbidden},
+	{Err: payment.ErrSessionEnded, Status: fiber.StatusUnauthorized},
 	{Err: payment.ErrOrderServiceTimeout, Status: fiber.StatusGatewayTimeout},
 	{Err: payment.ErrOrderServiceUnavailable, Status: fiber.StatusBadGateway},
 }

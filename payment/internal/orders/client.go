@@ -1,9 +1,11 @@
 // Package orders is the payment service's client of the order service, on its two
 // listeners:
 //
-//   - Client reads the order a charge is for from the public API, with the caller's access
-//     token propagated (JWT propagation): the order service shows the order only to its
-//     owner or an admin, so a shopper cannot have someone else's order charged.
+//   - Client reads the order a charge is for from the public API as the caller: with the
+//     caller's access token exchanged for one addressed to the order service alone (OAuth
+//     2.0 Token Exchange, platform/svcauth.Exchanger), or propagated unchanged when no
+//     exchange is configured. The order service shows the order only to its owner or an
+//     admin, so a shopper cannot have someone else's order charged.
 //   - Notices delivers the outbox's notices (paid, refunded) to the internal listener. No
 //     user is behind a notice: the payment service proves who it is itself, with its
 //     certificate (mutual TLS) and its client-credentials token.
@@ -25,24 +27,31 @@ import (
 	"time"
 
 	"example.com/shop/payment/internal/payment"
+	"example.com/shop/platform/svcauth"
 )
 
 // maxBody bounds what is read from the order service: a misbehaving upstream cannot make
 // this service buffer without limit.
 const maxBody = 1 << 20
 
+// Exchange trades the caller's access token for one addressed to the order service
+// (svcauth.Exchanger.Exchange).
+type Exchange func(ctx context.Context, token string) (string, error)
+
 // Client reads orders from the order service's public API.
 type Client struct {
-	base    *url.URL
-	http    *http.Client
-	timeout time.Duration
+	base     *url.URL
+	http     *http.Client
+	timeout  time.Duration
+	exchange Exchange
 }
 
 var _ payment.Orders = (*Client)(nil)
 
 // New returns a client of the order service at baseURL (e.g. http://localhost:8081). Every
-// call gives up after timeout.
-func New(baseURL string, timeout time.Duration) (*Client, error) {
+// call gives up after timeout. exchange narrows the caller's token for each read; nil
+// sends it unchanged.
+func New(baseURL string, timeout time.Duration, exchange Exchange) (*Client, error) {
 	u, err := parseBase(baseURL)
 	if err != nil {
 		return nil, err
@@ -50,7 +59,7 @@ func New(baseURL string, timeout time.Duration) (*Client, error) {
 	if timeout <= 0 {
 		return nil, errors.New("orders: timeout must be positive")
 	}
-	return &Client{base: u, http: noRedirects(&http.Client{}), timeout: timeout}, nil
+	return &Client{base: u, http: noRedirects(&http.Client{}), timeout: timeout, exchange: exchange}, nil
 }
 
 func parseBase(baseURL string) (*url.URL, error) {
@@ -90,8 +99,18 @@ func (c *Client) Order(ctx context.Context, as payment.Actor, id string) (paymen
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	header := http.Header{}
-	if as.Credential.Token != "" {
-		header.Set("Authorization", "Bearer "+as.Credential.Token)
+	if token := as.Credential.Token; token != "" {
+		if c.exchange != nil {
+			narrowed, err := c.exchange(ctx, token)
+			switch {
+			case errors.Is(err, svcauth.ErrExchangeRefused):
+				return payment.Order{}, fmt.Errorf("%w: %v", payment.ErrSessionEnded, err)
+			case err != nil:
+				return payment.Order{}, fmt.Errorf("%w: %v", payment.ErrOrderServiceUnavailable, err)
+			}
+			token = narrowed
+		}
+		header.Set("Authorization", "Bearer "+token)
 	}
 	if as.RequestID != "" {
 		header.Set("X-Request-Id", as.RequestID)

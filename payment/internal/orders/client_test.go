@@ -1,8 +1,10 @@
 package orders_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -14,6 +16,7 @@ import (
 
 	"example.com/shop/payment/internal/orders"
 	"example.com/shop/payment/internal/payment"
+	"example.com/shop/platform/svcauth"
 )
 
 func alice() payment.Actor {
@@ -33,7 +36,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	})
 	upstream := httptest.NewServer(redirect)
 	defer upstream.Close()
-	c, err := orders.New(upstream.URL, time.Second)
+	c, err := orders.New(upstream.URL, time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ func TestNothingIsSentForBadInput(t *testing.T) {
 	defer upstream.Close()
 	internal := httptest.NewTLSServer(count)
 	defer internal.Close()
-	c, err := orders.New(upstream.URL, time.Second)
+	c, err := orders.New(upstream.URL, time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,16 +153,58 @@ func TestNoticesReachTheirRoute(t *testing.T) {
 
 func TestNewRefusesBadConfiguration(t *testing.T) {
 	for _, base := range []string{"", "localhost:8081", "ftp://orders", "http://"} {
-		if _, err := orders.New(base, time.Second); err == nil {
+		if _, err := orders.New(base, time.Second, nil); err == nil {
 			t.Errorf("base URL %q accepted", base)
 		}
 	}
-	if _, err := orders.New("http://orders", 0); err == nil {
+	if _, err := orders.New("http://orders", 0, nil); err == nil {
 		t.Error("a zero timeout was accepted")
 	}
 	for _, base := range []string{"http://order:8444", "order:8444", ""} {
 		if _, err := orders.NewNotices(base, http.DefaultClient); err == nil {
 			t.Errorf("internal URL %q accepted", base)
 		}
+	}
+}
+
+// TestOrderIsReadWithTheExchangedToken: with token exchange on, the order service sees the
+// token exchanged for it, never the caller's own; when Keycloak refuses or cannot be
+// asked, nothing is sent to the order service.
+func TestOrderIsReadWithTheExchangedToken(t *testing.T) {
+	id := uuid.NewString()
+	var seen []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Get("Authorization"))
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": id, "userId": "alice", "status": "pending",
+			"total": map[string]any{"amount": 2599, "currency": "EUR"}})
+	}))
+	defer upstream.Close()
+	c, _ := orders.New(upstream.URL, time.Second, func(_ context.Context, token string) (string, error) {
+		if token != "alice-token" {
+			return "", errors.New("exchanged the wrong token")
+		}
+		return "for-orders-only", nil
+	})
+	if o, err := c.Order(t.Context(), alice(), id); err != nil || o.Total.Amount != 2599 {
+		t.Fatalf("order %+v, %v", o, err)
+	}
+	if len(seen) != 1 || seen[0] != "Bearer for-orders-only" {
+		t.Fatalf("the order service saw %q, want only the exchanged token", seen)
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"refused", fmt.Errorf("%w: invalid_token", svcauth.ErrExchangeRefused), payment.ErrSessionEnded},
+		{"Keycloak down", errors.New("connection refused"), payment.ErrOrderServiceUnavailable},
+	} {
+		c, _ := orders.New(upstream.URL, time.Second, func(context.Context, string) (string, error) { return "", tc.err })
+		if _, err := c.Order(t.Context(), alice(), id); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if len(seen) != 1 {
+		t.Fatalf("the order was read without an exchanged token: %q", seen)
 	}
 }

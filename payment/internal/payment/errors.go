@@ -27,6 +27,9 @@ var (
 	ErrForbidden = errors.New("this action is not allowed")
 	// ErrOrderServiceUnavailable: the order service could not be reached or answered badly.
 	ErrOrderServiceUnavailable = errors.New("the order service is unavailable")
+	// ErrSessionEnded: Keycloak would not exchange the caller's token for the order
+	// service (the session has ended), so the order could not be read as the caller.
+	ErrSessionEnded = errors.New("your session has ended; log in again to pay")
 	// ErrOrderServiceTimeout: the order service did not answer in time.
 	ErrOrderServiceTimeout = errors.New("the order service did not answer in time")
 	// ErrProcessor: the card processor failed; the outcome is recorded as failed.
