@@ -15,6 +15,7 @@ import (
 
 	"example.com/shop/integration/harness"
 	"example.com/shop/platform/authn"
+	"example.com/shop/platform/svcauth"
 )
 
 // TestKeycloakRealmAndAuthn logs in to the real Keycloak, started from the realm file,
@@ -61,8 +62,8 @@ func TestKeycloakRealmAndAuthn(t *testing.T) {
 		if p.Username != "alice" || !p.HasRole("USER") || p.HasRole("ADMIN") || p.ClientID != "webapp" || p.HasScope("admin:read") {
 			t.Fatalf("principal %+v", p)
 		}
-		if _, err := verifier("payment-service").Verify(ctx, token); err == nil {
-			t.Fatal("a verifier for audience payment-service accepted a shop-api token")
+		if _, err := verifier("realm-management").Verify(ctx, token); err == nil {
+			t.Fatal("a verifier for audience realm-management accepted a shop-api token")
 		}
 		if _, err := api.Verify(ctx, tamper(t, token)); err == nil {
 			t.Fatal("a tampered copy was accepted")
@@ -148,6 +149,64 @@ func TestKeycloakRealmAndAuthn(t *testing.T) {
 		}
 		if _, err := api.Verify(ctx, tok.AccessToken); err == nil {
 			t.Fatal("the shop-api verifier accepted a token for payment-service")
+		}
+	})
+
+	t.Run("order-service exchanges a shopper's token for one good at payment-service alone", func(t *testing.T) {
+		_, token, err := login(t, harness.Alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shopper, err := api.Verify(ctx, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exchanger := func(client, secret, audience string) *svcauth.Exchanger {
+			return svcauth.NewExchanger(svcauth.Config{TokenURL: kc.Issuer() + "/protocol/openid-connect/token",
+				ClientID: client, ClientSecret: secret}, audience)
+		}
+		narrowed, err := exchanger("order-service", harness.OrderServiceSecret, "payment-service").Exchange(ctx, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := verifier("payment-service").Verify(ctx, narrowed)
+		if err != nil {
+			t.Fatalf("payment-service verifier refused the exchanged token: %v", err)
+		}
+		if p.Subject != shopper.Subject || !p.HasRole("USER") || p.HasRole("SERVICE") || p.ClientID != "order-service" {
+			t.Fatalf("exchanged principal %+v, want alice (USER) by order-service", p)
+		}
+		// Good at the payment service alone: the API's edge and the order service refuse it.
+		for _, aud := range []string{"shop-api", "order-service"} {
+			if _, err := verifier(aud).Verify(ctx, narrowed); err == nil {
+				t.Errorf("a verifier for audience %s accepted the token exchanged for payment-service", aud)
+			}
+		}
+		if st := apiGet(t, narrowed, "/api/orders", nil); st != http.StatusUnauthorized {
+			t.Errorf("the gateway answered the exchanged token %d, want 401", st)
+		}
+		// The payment service exchanges it in turn to read the order as alice.
+		onward, err := exchanger("payment-service", harness.PaymentServiceSecret, "order-service").Exchange(ctx, narrowed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := verifier("order-service").Verify(ctx, onward); err != nil || p.Subject != shopper.Subject || !p.HasRole("USER") {
+			t.Fatalf("payment's exchange for order-service: %+v, %v", p, err)
+		}
+
+		refused := []struct {
+			name, client, secret, audience, token string
+		}{
+			{"the webapp (exchange not enabled for it)", "webapp", harness.WebappSecret, "payment-service", token},
+			{"an audience order-service may not ask for", "order-service", harness.OrderServiceSecret, "webapp", token},
+			{"the API audience itself", "order-service", harness.OrderServiceSecret, "shop-api", token},
+			{"a token not addressed to the exchanging client", "payment-service", harness.PaymentServiceSecret, "order-service", onward},
+		}
+		for _, tc := range refused {
+			got, err := exchanger(tc.client, tc.secret, tc.audience).Exchange(ctx, tc.token)
+			if !errors.Is(err, svcauth.ErrExchangeRefused) || got != "" {
+				t.Errorf("%s: %v, want refused", tc.name, err)
+			}
 		}
 	})
 }
