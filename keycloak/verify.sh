@@ -175,6 +175,24 @@ check "alice token: aud shop-api, USER, azp webapp, no admin:read" token_ok "$tm
 check "alice token response has a refresh token" test "$(json "$tmp/tok.json" 'bool(j.get("refresh_token"))')" = True
 cp "$tmp/tok.json" "$tmp/alice-tok.json"
 
+# Token exchange (RFC 8693): each service turns the caller's token into one for the next.
+exchange() { # exchange CLIENT:SECRET SUBJECT-TOKEN AUDIENCE OUT
+  curl -s "$OIDC/token" -u "$1" -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+    --data-urlencode "subject_token=$2" -d subject_token_type=urn:ietf:params:oauth:token-type:access_token \
+    -d requested_token_type=urn:ietf:params:oauth:token-type:access_token -d "audience=$3" -o "$4"
+}
+alice_at=$(json "$tmp/alice-tok.json" 'j["access_token"]')
+exchange "order-service:$ORDER_SECRET" "$alice_at" payment-service "$tmp/x1.json"
+check "order-service exchanges alice's token: aud payment-service only, USER, azp order-service" token_ok "$tmp/x1.json" \
+  'c["auds"]==["payment-service"] and c["azp"]=="order-service" and c["realm_access"]["roles"]==["USER"]'
+exchange "payment-service:$PAYMENT_SECRET" "$(json "$tmp/x1.json" 'j.get("access_token","")')" order-service "$tmp/x2.json"
+check "payment-service exchanges that onward: aud order-service only, USER" token_ok "$tmp/x2.json" \
+  'c["auds"]==["order-service"] and c["azp"]=="payment-service" and c["realm_access"]["roles"]==["USER"]'
+exchange "webapp:$WEBAPP_SECRET" "$alice_at" payment-service "$tmp/x3.json"
+check "webapp may not exchange" refused "$tmp/x3.json" invalid_request invalid_client access_denied unauthorized_client
+exchange "order-service:$ORDER_SECRET" "$alice_at" webapp "$tmp/x4.json"
+check "order-service may not exchange into another audience" refused "$tmp/x4.json" invalid_request invalid_client access_denied
+
 # Refresh with a wider scope: Keycloak must not add admin:read (it answers invalid_scope or
 # ignores the extra scope; either way the refresh token is rotated, so continue with the new one).
 rt1=$(json "$tmp/alice-tok.json" 'j["refresh_token"]')
