@@ -53,13 +53,23 @@ func eventually(d time.Duration, f func() bool) bool {
 
 // TestKeycloakDown: tokens already issued keep working while Keycloak is stopped (every
 // service verifies with cached keys), a new login shows the shop's clear error, and logins
-// work again once Keycloak is back.
+// work again once Keycloak is back. Paying needs Keycloak, which exchanges the shopper's
+// token for the payment service: during the outage it is a clear 503 with nothing charged,
+// and afterwards the same order is paid once.
 func TestKeycloakDown(t *testing.T) {
 	kc := containerFor(t, shop.Keycloak.Container, "keycloak")
 	token := apiToken(t, harness.Alice)
 	if st := apiGet(t, token, "/api/orders", nil); st != http.StatusOK {
 		t.Fatalf("before: %d", st)
 	}
+	var products []struct {
+		ID string `json:"id"`
+	}
+	if st := apiGet(t, token, "/api/public/products", &products); st != http.StatusOK || len(products) == 0 {
+		t.Fatalf("catalog: %d", st)
+	}
+	id := createOrder(t, token, products[0].ID)
+	payBody := `{"card":{"number":"4242424242424242","expMonth":12,"expYear":2031,"cvc":"123","holder":"Alice"}}`
 	b := harness.NewBrowser(t)
 	b.Open(shop.WebappURL + "/") // the webapp has discovered Keycloak long ago
 
@@ -80,6 +90,16 @@ func TestKeycloakDown(t *testing.T) {
 	if got := b.Attr("#error", "data-status"); got != "503" {
 		t.Fatalf("login during the outage: error page %q, want 503", got)
 	}
+	if resp := apiCall(t, token, http.MethodPost, "/api/orders/"+id+"/pay", payBody); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("paying during the outage: %d, want 503", resp.StatusCode)
+	}
+	var o order
+	if st := apiGet(t, token, "/api/orders/"+id, &o); st != http.StatusOK || o.Status != "pending" {
+		t.Fatalf("after paying during the outage: %d %+v, want the order pending", st, o)
+	}
+	if ps := paymentsOf(t, token, id); len(ps) != 0 {
+		t.Fatalf("payments of %s during the outage: %+v, want none", id, ps)
+	}
 
 	start(t, kc)
 	restarted = true
@@ -95,6 +115,14 @@ func TestKeycloakDown(t *testing.T) {
 	b.Open(shop.WebappURL + "/orders")
 	b.KeycloakLogin(harness.Alice)
 	b.WaitFor("#logout")
+
+	fresh := apiToken(t, harness.Alice)
+	if resp := apiCall(t, fresh, http.MethodPost, "/api/orders/"+id+"/pay", payBody); resp.StatusCode != http.StatusOK {
+		t.Fatalf("paying after the outage: %d, want 200", resp.StatusCode)
+	}
+	if ps := paymentsOf(t, fresh, id); approved(ps) != 1 {
+		t.Fatalf("payments of %s: %+v, want exactly one approved", id, ps)
+	}
 }
 
 // TestPaymentDownDuringCheckout: with the payment service stopped, paying leaves the order
