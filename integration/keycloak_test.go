@@ -200,7 +200,7 @@ func TestKeycloakRealmAndAuthn(t *testing.T) {
 			{"the webapp (exchange not enabled for it)", "webapp", harness.WebappSecret, "payment-service", token},
 			{"an audience order-service may not ask for", "order-service", harness.OrderServiceSecret, "webapp", token},
 			{"the API audience itself", "order-service", harness.OrderServiceSecret, "shop-api", token},
-			{"a token not addressed to the exchanging client", "payment-service", harness.PaymentServiceSecret, "order-service", onward},
+			{"a forged token (roles changed, signature kept)", "order-service", harness.OrderServiceSecret, "payment-service", tamper(t, token)},
 		}
 		for _, tc := range refused {
 			got, err := exchanger(tc.client, tc.secret, tc.audience).Exchange(ctx, tc.token)
