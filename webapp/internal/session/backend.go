@@ -32,6 +32,9 @@ type Backend interface {
 	// SetIfAbsent stores val under key for ttl unless key already exists, and reports
 	// whether it stored it: one atomic step, so two replicas cannot both claim a key.
 	SetIfAbsent(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error)
+	// DeleteIfEqual deletes key only while it still holds val, in one atomic step, so the
+	// holder of a lock that expired cannot delete the next holder's.
+	DeleteIfEqual(ctx context.Context, key string, val []byte) error
 	// Ping reports whether the backend can be used, for the readiness probe.
 	Ping(ctx context.Context) error
 }

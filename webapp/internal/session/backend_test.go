@@ -96,6 +96,24 @@ func TestBackendContract(t *testing.T) {
 			if err := b.Ping(ctx); err != nil {
 				t.Error(err)
 			}
+
+			// Compare-and-delete: a lock is released only by the holder whose token it holds.
+			_ = b.Set("lock", []byte("mine"), time.Minute)
+			if err := b.DeleteIfEqual(ctx, "lock", []byte("someone else's")); err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := b.Get("lock"); string(v) != "mine" {
+				t.Fatalf("DeleteIfEqual with another value deleted the key (now %q)", v)
+			}
+			if err := b.DeleteIfEqual(ctx, "lock", []byte("mine")); err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := b.Get("lock"); v != nil {
+				t.Fatalf("DeleteIfEqual with the held value left %q", v)
+			}
+			if err := b.DeleteIfEqual(ctx, "never-set", []byte("x")); err != nil {
+				t.Errorf("DeleteIfEqual of a missing key: %v", err)
+			}
 		})
 	}
 }

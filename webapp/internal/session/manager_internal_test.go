@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +21,7 @@ func harness(t *testing.T) (*fiber.App, *Manager, *Memory) {
 	t.Cleanup(func() { _ = mem.Close() })
 	m := NewManager(Config{Backend: mem, Idle: time.Hour, Max: 10 * time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	app := fiber.New()
-	app.Use(m.Middleware())
+	app.Use(m.Serialize(), m.Middleware())
 	app.Get("/login/:sub/:sid", func(c *fiber.Ctx) error {
 		From(c).LogIn(&User{Subject: c.Params("sub"), SessionID: c.Params("sid"), LoginAt: time.Now()}, &Tokens{Access: "a"})
 		Rotate(c)
@@ -32,6 +34,13 @@ func harness(t *testing.T) (*fiber.App, *Manager, *Memory) {
 		return c.SendString("nobody")
 	})
 	app.Get("/add", func(c *fiber.Ctx) error { return From(c).Cart.Add("p", 1) })
+	// slow-add reads the cart, waits, and adds: the window two tabs would race in.
+	app.Get("/slow-add", func(c *fiber.Ctx) error {
+		s := From(c)
+		time.Sleep(20 * time.Millisecond)
+		return s.Cart.Add("p", 1)
+	})
+	app.Get("/cart", func(c *fiber.Ctx) error { return c.SendString(strconv.Itoa(From(c).Cart.Count())) })
 	app.Get("/logout", func(c *fiber.Ctx) error { Destroy(c); return nil })
 	return app, m, mem
 }
@@ -129,5 +138,25 @@ func TestSaveOnlyWhenChanged(t *testing.T) {
 	_, gone := get(t, app, "/logout", id)
 	if gone == id {
 		t.Error("logout kept the cookie")
+	}
+}
+
+// TestConcurrentRequestsOfASessionLoseNothing: requests of one session that change it at
+// the same moment (two tabs adding to the cart) run one after the other, so every change
+// is kept; without Serialize each would save the cart it loaded, and the last would win.
+func TestConcurrentRequestsOfASessionLoseNothing(t *testing.T) {
+	app, _, mem := harness(t)
+	_, id := get(t, app, "/add", "")
+	const tabs = 8
+	var wg sync.WaitGroup
+	for range tabs {
+		wg.Go(func() { get(t, app, "/slow-add", id) })
+	}
+	wg.Wait()
+	if got, _ := get(t, app, "/cart", id); got != strconv.Itoa(1+tabs) {
+		t.Fatalf("cart holds %s after 1 + %d concurrent adds, want %d", got, tabs, 1+tabs)
+	}
+	if v, _ := mem.Get(lockPrefix + id); v != nil {
+		t.Fatal("the session lock outlived the requests")
 	}
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -175,6 +176,16 @@ func (m *Memory) SetIfAbsent(_ context.Context, key string, val []byte, ttl time
 	}
 	m.values[key] = memoryValue{val: slices.Clone(val), exp: m.deadline(ttl)}
 	return true, nil
+}
+
+// DeleteIfEqual implements Backend.
+func (m *Memory) DeleteIfEqual(_ context.Context, key string, val []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.values[key]; ok && bytes.Equal(v.val, val) {
+		delete(m.values, key)
+	}
+	return nil
 }
 
 // Ping implements Backend; memory is always there.

@@ -72,5 +72,14 @@ func (r *Redis) SetIfAbsent(ctx context.Context, key string, val []byte, ttl tim
 	return err == nil, err
 }
 
+// deleteIfEqual is the compare-and-delete of a Redis lock: GET and DEL in one script, so no
+// other client's SET can fall between them.
+var deleteIfEqual = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// DeleteIfEqual implements Backend.
+func (r *Redis) DeleteIfEqual(ctx context.Context, key string, val []byte) error {
+	return deleteIfEqual.Run(ctx, r.conn, []string{key}, val).Err()
+}
+
 // Ping implements Backend.
 func (r *Redis) Ping(ctx context.Context) error { return r.conn.Ping(ctx).Err() }

@@ -1,10 +1,13 @@
 package web_test
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"example.com/shop/webapp/internal/app"
@@ -206,4 +209,28 @@ func TestCart(t *testing.T) {
 	mustContain(t, b.get("/cart"), `value="5"`, "€64.95")
 	mustStatus(t, b.post("/cart/items/"+mugID, url.Values{"quantity": {"0"}}), http.StatusSeeOther)
 	mustContain(t, b.get("/cart"), "Your cart is empty")
+}
+
+// TestCartAddsFromTabsAtOnceAreAllKept: a shopper adding from several tabs at the same
+// moment keeps every item; each request loads and saves the whole session, so without the
+// per-session lock the last save would win.
+func TestCartAddsFromTabsAtOnceAreAllKept(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	mustStatus(t, b.post("/cart/items", url.Values{"productId": {mugID}, "quantity": {"1"}}), http.StatusSeeOther)
+	const tabs = 6
+	statuses := make([]int, tabs)
+	var wg sync.WaitGroup
+	for i := range tabs {
+		tab := &browser{e: e, cookies: maps.Clone(b.cookies), referer: b.referer}
+		form := url.Values{"productId": {mugID}, "quantity": {"1"}, "_csrf": {b.csrf()}}
+		wg.Go(func() { statuses[i] = tab.postRaw("/cart/items", form).StatusCode })
+	}
+	wg.Wait()
+	for i, st := range statuses {
+		if st != http.StatusSeeOther {
+			t.Fatalf("tab %d: status %d", i, st)
+		}
+	}
+	mustContain(t, b.get("/cart"), `value="`+strconv.Itoa(1+tabs)+`"`)
 }

@@ -96,6 +96,9 @@ func Mount(app *fiber.App, d Deps) error {
 	app.Post("/auth/backchannel-logout", h.backchannelLogout)
 
 	app.Use(h.errorPages, noStore)
+	// One request of a session at a time, before the CSRF middleware, which saves the
+	// session record too (session.Manager.Serialize).
+	app.Use(d.Sessions.Serialize())
 	app.Use(csrf.New(csrf.Config{
 		KeyLookup:         "form:" + csrfField,
 		CookieName:        cookieName("shop_csrf", d.Secure),
