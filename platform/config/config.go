@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"reflect"
 	"strconv"
@@ -118,13 +119,14 @@ func set(v reflect.Value, raw string) error {
 		v.SetInt(int64(d))
 		return nil
 	case []string:
-		var items []string
-		for s := range strings.SplitSeq(raw, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				items = append(items, s)
-			}
+		v.Set(reflect.ValueOf(list(raw)))
+		return nil
+	case []netip.Prefix:
+		p, errs := ParsePrefixes(list(raw))
+		if len(errs) > 0 {
+			return errors.Join(errs...)
 		}
-		v.Set(reflect.ValueOf(items))
+		v.Set(reflect.ValueOf(p))
 		return nil
 	}
 	switch v.Kind() {
@@ -152,6 +154,45 @@ func set(v reflect.Value, raw string) error {
 		return fmt.Errorf("unsupported field type %s", v.Type())
 	}
 	return nil
+}
+
+// list splits a comma-separated value, dropping blanks.
+func list(raw string) []string {
+	var items []string
+	for s := range strings.SplitSeq(raw, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			items = append(items, s)
+		}
+	}
+	return items
+}
+
+// ParsePrefixes parses networks such as 10.0.0.0/8 or 2001:db8::/32; a bare address stands
+// for itself (/32 or /128). It returns every malformed entry at once.
+func ParsePrefixes(list []string) ([]netip.Prefix, []error) {
+	var out []netip.Prefix
+	var errs []error
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%q is neither a CIDR nor an address", s))
+				continue
+			}
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%q is not a CIDR", s))
+			continue
+		}
+		// Masked: 10.1.2.3/8 is read as 10.0.0.0/8, which is what the writer meant.
+		out = append(out, p.Masked())
+	}
+	return out, errs
 }
 
 // LogValue renders cfg for the start-up log: every tagged field by its variable name,

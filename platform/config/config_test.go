@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +82,38 @@ func TestLoadRunsValidate(t *testing.T) {
 	err := config.Load(env(map[string]string{"T_ISSUER": "x", "T_WORKERS": "65"}), &c)
 	if err == nil || !strings.Contains(err.Error(), "at most 64") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParsePrefixes(t *testing.T) {
+	p, errs := config.ParsePrefixes([]string{"10.1.2.3/8", "192.0.2.1", "2001:db8::1", " 10.0.0.0/16 "})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.1/32", "2001:db8::1/128", "10.0.0.0/16"}
+	for i, w := range want {
+		if p[i].String() != w {
+			t.Errorf("entry %d = %s, want %s", i, p[i], w)
+		}
+	}
+	_, errs = config.ParsePrefixes([]string{"10.0.0.0/33", "example.com", "10.0.0.0/8"})
+	if len(errs) != 2 {
+		t.Fatalf("errors %v, want two", errs)
+	}
+}
+
+func TestNetworkListsAreParsed(t *testing.T) {
+	var cfg struct {
+		From []netip.Prefix `env:"FROM" default:"127.0.0.0/8, ::1"`
+	}
+	if err := config.Load(func(string) string { return "" }, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.From) != 2 || cfg.From[0].String() != "127.0.0.0/8" || cfg.From[1].String() != "::1/128" {
+		t.Fatalf("default networks %v", cfg.From)
+	}
+	err := config.Load(func(k string) string { return map[string]string{"FROM": "10.0.0.0/8,bogus,10.0.0.0/40"}[k] }, &cfg)
+	if err == nil || !strings.Contains(err.Error(), "FROM") || !strings.Contains(err.Error(), `"bogus"`) || !strings.Contains(err.Error(), `"10.0.0.0/40"`) {
+		t.Fatalf("bad networks: %v, want both named", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"regexp"
 	"time"
 
@@ -42,7 +43,15 @@ type Options struct {
 	// TrustedProxies (IPs or CIDRs) may set X-Forwarded-Proto/Host/For; from anyone else
 	// those headers are ignored. Empty: nobody is trusted.
 	TrustedProxies []string
+	// MetricsFrom are the networks whose peers may read /metrics; to anyone else it does
+	// not exist (404). Only the TCP peer counts, never a forwarded header. Empty: loopback
+	// only. Name the scraper's own addresses, not a network a load balancer sits in: the
+	// public's requests arrive from the balancer.
+	MetricsFrom []netip.Prefix
 }
+
+// loopback is where /metrics may be read from when Options.MetricsFrom is empty.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // New returns a Fiber app with the shop's middleware chain and probes installed. Routes are
 // added by the caller after it.
@@ -86,7 +95,11 @@ func New(o Options) *fiber.App {
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "up"}) })
 	app.Get("/readyz", readiness(o.Ready, o.Logger))
-	app.Get("/metrics", metrics.handler())
+	scrapers := o.MetricsFrom
+	if len(scrapers) == 0 {
+		scrapers = loopback
+	}
+	app.Get("/metrics", onlyFrom(scrapers), metrics.handler())
 	return app
 }
 
@@ -140,6 +153,22 @@ func accessLog(log *slog.Logger, m *metrics) fiber.Handler {
 		}
 		log.LogAttrs(c.Context(), slog.LevelInfo, "request", attrs...)
 		return nil
+	}
+}
+
+// onlyFrom answers 404, as for a route that does not exist, unless the TCP peer is in one
+// of networks. Metrics name every route, status and rate, and the runtime's version: what
+// an attacker maps a service with, so a public port does not hand them out.
+func onlyFrom(networks []netip.Prefix) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+		peer = peer.Unmap()
+		for _, n := range networks {
+			if n.Contains(peer) {
+				return c.Next()
+			}
+		}
+		return fiber.ErrNotFound
 	}
 }
 

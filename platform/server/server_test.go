@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,10 @@ func TestAppProbesLogsAndPanics(t *testing.T) {
 	var ready error
 	app := server.New(server.Options{Name: "test", Logger: log, Ready: map[string]server.Check{
 		"db": func(context.Context) error { return ready },
-	}})
+	},
+		// app.Test's connections come from 0.0.0.0: let that address scrape here.
+		MetricsFrom: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/32")},
+	})
 	app.Get("/boom", func(*fiber.Ctx) error { panic("kaboom") })
 	app.Get("/me", v.Middleware(log), func(c *fiber.Ctx) error { return c.SendString("hi") })
 
@@ -155,5 +159,50 @@ func TestServeReturnsWhenCancelledBeforeStart(t *testing.T) {
 	case <-done:
 	case <-time.After(15 * time.Second):
 		t.Fatal("Serve did not return after its context was cancelled before start")
+	}
+}
+
+// TestMetricsOnlyForScrapers: /metrics answers the configured networks (loopback when none
+// is configured) and is a plain 404 to every other peer, whatever X-Forwarded-For says.
+func TestMetricsOnlyForScrapers(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	status := func(app *fiber.App, hdr ...string) int {
+		req := httptest.NewRequest("GET", "/metrics", nil) // from 0.0.0.0, as app.Test sends it
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	byDefault := server.New(server.Options{Name: "test", Logger: quiet})
+	if st := status(byDefault); st != http.StatusNotFound {
+		t.Fatalf("/metrics to a peer outside loopback: %d, want 404", st)
+	}
+	if st := status(byDefault, "X-Forwarded-For", "127.0.0.1", "X-Real-Ip", "127.0.0.1"); st != http.StatusNotFound {
+		t.Fatalf("/metrics with a forged loopback X-Forwarded-For: %d, want 404", st)
+	}
+	scraped := server.New(server.Options{Name: "test", Logger: quiet, MetricsFrom: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/8")}})
+	if st := status(scraped); st != http.StatusOK {
+		t.Fatalf("/metrics to a configured network: %d, want 200", st)
+	}
+
+	// Over a real connection from loopback, the default lets it through.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = byDefault.Listener(ln) }()
+	defer byDefault.Shutdown()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics from loopback: %d, want 200", resp.StatusCode)
 	}
 }

@@ -172,6 +172,7 @@ func New(cfg Config, o Options) (*Gateway, error) {
 		Ready:     map[string]server.Check{"oidc": verifier.Ready},
 		// Fiber's own view (c.Protocol(), used for HSTS) trusts the same peers as edge.Forwarding.
 		TrustedProxies: cfg.TrustedProxies,
+		MetricsFrom:    cfg.MetricsFrom,
 		// An upstream may take UpstreamTimeout; the answer must still get out.
 		WriteTimeout: cfg.UpstreamTimeout + 5*time.Second,
 	})

@@ -11,6 +11,7 @@ import (
 	"example.com/shop/gateway/internal/edge"
 	"example.com/shop/gateway/internal/proxy"
 	"example.com/shop/gateway/internal/route"
+	"example.com/shop/platform/config"
 )
 
 // Config is the gateway's configuration, from environment variables (platform/config).
@@ -44,6 +45,9 @@ type Config struct {
 	AdminAllow []string `env:"GATEWAY_ADMIN_ALLOW"`
 	// CORSOrigins are the browser origins allowed to call the API (exact, comma-separated).
 	CORSOrigins []string `env:"GATEWAY_CORS_ORIGINS"`
+	// MetricsFrom are the networks that may read /metrics (the Prometheus scraper's
+	// addresses); empty: loopback only. Others get 404.
+	MetricsFrom []netip.Prefix `env:"GATEWAY_METRICS_FROM"`
 
 	// BodyLimit and HeaderLimit are the default request size limits in bytes.
 	BodyLimit   int `env:"GATEWAY_BODY_LIMIT" default:"1048576"`
@@ -60,7 +64,7 @@ func (c *Config) Validate() []error {
 		name string
 		list []string
 	}{{"GATEWAY_TRUSTED_PROXIES", c.TrustedProxies}, {"GATEWAY_DENY", c.Deny}, {"GATEWAY_ADMIN_ALLOW", c.AdminAllow}} {
-		if _, perrs := edge.ParsePrefixes(l.list); len(perrs) > 0 {
+		if _, perrs := config.ParsePrefixes(l.list); len(perrs) > 0 {
 			errs = append(errs, fmt.Errorf("%s: %w", l.name, errors.Join(perrs...)))
 		}
 	}
@@ -109,6 +113,6 @@ const (
 
 // prefixes parses a list Validate has already accepted.
 func prefixes(list []string) []netip.Prefix {
-	p, _ := edge.ParsePrefixes(list)
+	p, _ := config.ParsePrefixes(list)
 	return p
 }

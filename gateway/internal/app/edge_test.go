@@ -7,6 +7,7 @@ import (
 
 	"example.com/shop/gateway/internal/edge"
 	"example.com/shop/gateway/internal/route"
+	"example.com/shop/platform/config"
 )
 
 func checkSecurityHeaders(t *testing.T, what string, resp *http.Response) {
@@ -235,7 +236,7 @@ func TestRouteIPRules(t *testing.T) {
 	routes := route.Table()
 	for i := range routes {
 		if routes[i].Name == "payments" {
-			allow, _ := edge.ParsePrefixes([]string{"127.0.0.7"})
+			allow, _ := config.ParsePrefixes([]string{"127.0.0.7"})
 			routes[i].IPs = edge.IPRules{Allow: allow}
 		}
 	}

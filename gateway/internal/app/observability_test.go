@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -52,3 +53,28 @@ func grep(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestMetricsOnlyForTheScraper: /metrics maps every route of the API, so the gateway's
+// public port answers it only to GATEWAY_METRICS_FROM; any other client, with or without
+// a token, and whatever X-Forwarded-For it writes, gets the 404 of a route that does not
+// exist.
+func TestMetricsOnlyForTheScraper(t *testing.T) {
+	h := gateway(t, map[string]string{"GATEWAY_METRICS_FROM": "127.0.0.9"})
+	if resp, body := h.doFrom("127.0.0.9", h.request("GET", "/metrics", "")); resp.StatusCode != 200 ||
+		!strings.Contains(body, "go_goroutines") {
+		t.Fatalf("the scraper: %d", resp.StatusCode)
+	}
+	for name, req := range map[string]*http.Request{
+		"anonymous":     h.request("GET", "/metrics", ""),
+		"with a token":  h.request("GET", "/metrics", h.shopper),
+		"forged XFF":    withHeader(h.request("GET", "/metrics", ""), "X-Forwarded-For", "127.0.0.9"),
+		"admin's token": h.request("GET", "/metrics", h.admin),
+	} {
+		resp, body := h.doFrom("127.0.0.2", req)
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(body, "go_goroutines") {
+			t.Errorf("%s from another client: %d, want 404 without metrics", name, resp.StatusCode)
+		}
+	}
+}
+
+func withHeader(r *http.Request, k, v string) *http.Request { r.Header.Set(k, v); return r }

@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"example.com/shop/gateway/internal/edge"
+	"example.com/shop/platform/config"
 )
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func mustPrefixes(t *testing.T, list ...string) []netip.Prefix {
 	t.Helper()
-	p, errs := edge.ParsePrefixes(list)
+	p, errs := config.ParsePrefixes(list)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -78,23 +79,6 @@ func TestIPRules(t *testing.T) {
 	}
 	if !(edge.IPRules{}).Empty() || denyOnly.Empty() {
 		t.Error("Empty")
-	}
-}
-
-func TestParsePrefixes(t *testing.T) {
-	p, errs := edge.ParsePrefixes([]string{"10.1.2.3/8", "192.0.2.1", "2001:db8::1", " 10.0.0.0/16 "})
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	want := []string{"10.0.0.0/8", "192.0.2.1/32", "2001:db8::1/128", "10.0.0.0/16"}
-	for i, w := range want {
-		if p[i].String() != w {
-			t.Errorf("entry %d = %s, want %s", i, p[i], w)
-		}
-	}
-	_, errs = edge.ParsePrefixes([]string{"10.0.0.0/33", "example.com", "10.0.0.0/8"})
-	if len(errs) != 2 {
-		t.Fatalf("errors %v, want two", errs)
 	}
 }
 

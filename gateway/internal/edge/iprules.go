@@ -1,9 +1,7 @@
 package edge
 
 import (
-	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -49,32 +47,4 @@ func (r IPRules) Middleware(when func(*fiber.Ctx) bool) fiber.Handler {
 		}
 		return c.Next()
 	}
-}
-
-// ParsePrefixes parses CIDRs such as 10.0.0.0/8 or 2001:db8::/32; a bare address stands
-// for itself (/32 or /128). It returns every malformed entry at once.
-func ParsePrefixes(list []string) ([]netip.Prefix, []error) {
-	var out []netip.Prefix
-	var errs []error
-	for _, s := range list {
-		s = strings.TrimSpace(s)
-		if !strings.Contains(s, "/") {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%q is neither a CIDR nor an address", s))
-				continue
-			}
-			a = a.Unmap()
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%q is not a CIDR", s))
-			continue
-		}
-		// Masked: 10.1.2.3/8 is read as 10.0.0.0/8, which is what the writer meant.
-		out = append(out, p.Masked())
-	}
-	return out, errs
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"time"
@@ -69,6 +70,9 @@ type Config struct {
 	// shopper's own API token. The price: Keycloak must answer for every checkout.
 	TokenExchange   bool   `env:"ORDER_TOKEN_EXCHANGE" default:"true"`
 	PaymentAudience string `env:"ORDER_PAYMENT_AUDIENCE" default:"payment-service"`
+	// MetricsFrom are the networks that may read /metrics (the Prometheus scraper's
+	// addresses); empty: loopback only. Others get 404.
+	MetricsFrom []netip.Prefix `env:"ORDER_METRICS_FROM"`
 	// PaymentInternalURL is the payment service's internal listener, where reconciliation
 	// asks how a charge ended.
 	PaymentInternalURL string `env:"ORDER_PAYMENT_INTERNAL_URL" default:"https://localhost:8443"`
@@ -209,6 +213,7 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 			Payments:     payments,
 			Authenticate: verifier.Middleware(log),
 			Logger:       log,
+			MetricsFrom:  cfg.MetricsFrom,
 			// Not ready until tokens can be verified and the database answers. The payment
 			// service is not a readiness check: the catalog and orders work without it, and
 			// checkout answers 503 on its own while it is away.

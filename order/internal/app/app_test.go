@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestConfigDefaultsAndChecks(t *testing.T) {
 		PaymentInternalURL: "https://localhost:8443",
 		ReconcileInterval:  time.Minute, ReconcileGrace: 2 * time.Minute,
 	}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("defaults %+v, want %+v", cfg, want)
 	}
 

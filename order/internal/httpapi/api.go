@@ -10,6 +10,7 @@ package httpapi
 
 import (
 	"log/slog"
+	"net/netip"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -31,6 +32,8 @@ type Deps struct {
 	Logger       *slog.Logger
 	// Ready are the readiness checks behind /readyz.
 	Ready map[string]server.Check
+	// MetricsFrom may read /metrics (server.Options); empty: loopback only.
+	MetricsFrom []netip.Prefix
 }
 
 // API is the order service's HTTP API.
@@ -48,7 +51,7 @@ func New(d Deps) *API {
 		d.Logger = slog.Default()
 	}
 	h := &handlers{store: d.Store, payments: d.Payments, log: d.Logger}
-	app := server.New(server.Options{Name: "order", Logger: d.Logger, Errors: errorMap, Ready: d.Ready})
+	app := server.New(server.Options{Name: "order", Logger: d.Logger, Errors: errorMap, Ready: d.Ready, MetricsFrom: d.MetricsFrom})
 	app.Use(noStore, h.translateErrors)
 	routes := h.routes()
 	authz.Mount(app, d.Authenticate, routes)

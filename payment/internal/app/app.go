@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"time"
@@ -70,6 +71,9 @@ type Config struct {
 	// token it was sent. The price: Keycloak must answer for every charge.
 	TokenExchange bool   `env:"PAYMENT_TOKEN_EXCHANGE" default:"true"`
 	OrderAudience string `env:"PAYMENT_ORDER_AUDIENCE" default:"order-service"`
+	// MetricsFrom are the networks that may read /metrics (the Prometheus scraper's
+	// addresses); empty: loopback only. Others get 404.
+	MetricsFrom []netip.Prefix `env:"PAYMENT_METRICS_FROM"`
 }
 
 // Validate implements config.Validator.
@@ -188,7 +192,8 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 	return &service{
 		public: httpapi.New(httpapi.Options{
 			Service: svc, Authenticate: verifier.Middleware(log), Logger: log,
-			Ready: map[string]server.Check{"database": db.Ping, "token keys": verifier.Ready},
+			Ready:       map[string]server.Check{"database": db.Ping, "token keys": verifier.Ready},
+			MetricsFrom: cfg.MetricsFrom,
 		}),
 		internal: httpapi.NewInternal(httpapi.InternalOptions{Service: svc, Authenticate: verifier.Middleware(log), Logger: log}),
 		identity: identity,

@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"log/slog"
+	"net/netip"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -59,6 +60,8 @@ type Options struct {
 	Logger       *slog.Logger
 	// Ready are the readiness checks behind /readyz.
 	Ready map[string]server.Check
+	// MetricsFrom may read /metrics (server.Options); empty: loopback only.
+	MetricsFrom []netip.Prefix
 }
 
 // New returns the payment service's app: the platform server with the route table mounted.
@@ -66,7 +69,7 @@ func New(o Options) *fiber.App {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	app := server.New(server.Options{Name: "payment", Logger: o.Logger, Errors: Errors, Ready: o.Ready})
+	app := server.New(server.Options{Name: "payment", Logger: o.Logger, Errors: Errors, Ready: o.Ready, MetricsFrom: o.MetricsFrom})
 	// Payment data is personal and changes with every refund: no cache keeps a copy.
 	app.Use("/api", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderCacheControl, "no-store")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -49,6 +50,9 @@ type Config struct {
 	RedisURL    string        `env:"WEBAPP_REDIS_URL" secret:"true"`
 	SessionIdle time.Duration `env:"WEBAPP_SESSION_IDLE" default:"30m"`
 	SessionMax  time.Duration `env:"WEBAPP_SESSION_MAX" default:"10h"`
+	// MetricsFrom are the networks that may read /metrics (the Prometheus scraper's
+	// addresses); empty: loopback only. Others get 404.
+	MetricsFrom []netip.Prefix `env:"WEBAPP_METRICS_FROM"`
 }
 
 // Validate implements config.Validator: every problem at once.
@@ -138,7 +142,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*fiber.App, func(),
 		Backend: backend, Idle: cfg.SessionIdle, Max: cfg.SessionMax, Secure: cfg.Secure(), Log: log,
 	})
 	app := server.New(server.Options{
-		Name: "webapp", Logger: log,
+		Name: "webapp", Logger: log, MetricsFrom: cfg.MetricsFrom,
 		// Sessions must be usable to serve any page; Keycloak and the gateway are not
 		// checked: the catalog works without Keycloak and pages explain a gateway outage.
 		Ready: map[string]server.Check{"sessions": sessions.Ping},
