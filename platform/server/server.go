@@ -83,6 +83,7 @@ func New(o Options) *fiber.App {
 		TrustedProxies:          o.TrustedProxies,
 	})
 	metrics := newMetrics(o.Name)
+	observeRefusals(app, o.Logger, metrics)
 	app.Use(sanitizeRequestID, requestid.New(requestid.Config{
 		Header:     HeaderRequestID,
 		Generator:  uuid.NewString,

@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -11,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,4 +208,105 @@ func TestMetricsOnlyForScrapers(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/metrics from loopback: %d, want 200", resp.StatusCode)
 	}
+}
+
+// TestRefusalsOutsideTheChainAreLoggedAndCounted: what fasthttp and Fiber refuse before
+// any middleware runs (an unknown method, a body over the limit, headers over the read
+// buffer) is answered problem+json where it can be, gets an access-log line and a metric,
+// and never puts the request's bytes, a token among them, into the log.
+func TestRefusalsOutsideTheChainAreLoggedAndCounted(t *testing.T) {
+	var logs syncBuffer
+	app := server.New(server.Options{Name: "test", Logger: slog.New(slog.NewJSONHandler(&logs, nil)), BodyLimit: 1024})
+	app.Post("/echo", func(c *fiber.Ctx) error { return c.Send(c.Body()) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	defer app.Shutdown()
+
+	send := func(raw string) *http.Response {
+		t.Helper()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(conn, raw); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", raw[:20], err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	const secret = "eyJ-this-token-must-never-be-logged"
+	if r := send("FROB /echo HTTP/1.1\r\nHost: x\r\n\r\n"); r.StatusCode != http.StatusMethodNotAllowed ||
+		r.Header.Get("Content-Type") != "application/problem+json" || strings.Contains(r.Header.Get("Allow"), "TRACE") || r.Header.Get("Allow") == "" {
+		t.Fatalf("unknown method: %d %q Allow %q", r.StatusCode, r.Header.Get("Content-Type"), r.Header.Get("Allow"))
+	}
+	if r := send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n"); r.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("body over the limit: %d", r.StatusCode)
+	}
+	big := "GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + secret + "\r\nX-Pad: " + strings.Repeat("a", 16<<10) + "\r\n\r\n"
+	if r := send(big); r.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("headers over the buffer: %d", r.StatusCode)
+	}
+
+	var lines []map[string]any
+	for l := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["route"] == "refused" {
+			lines = append(lines, m)
+		}
+	}
+	want := []struct {
+		status float64
+		reason string
+	}{{405, "unknown method"}, {413, "body too large"}, {431, "headers too large"}}
+	if len(lines) != len(want) {
+		t.Fatalf("refusal log lines %v, want %d", lines, len(want))
+	}
+	for i, w := range want {
+		if lines[i]["status"] != w.status || lines[i]["refused"] != w.reason {
+			t.Errorf("line %d = %v, want status %v, reason %q", i, lines[i], w.status, w.reason)
+		}
+	}
+	if strings.Contains(logs.String(), secret) || strings.Contains(logs.String(), "aaaaaaaa") {
+		t.Fatalf("the request's bytes reached the log:\n%s", logs.String())
+	}
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{`method="OTHER",route="refused",service="test",status="405"`,
+		`method="POST",route="refused",service="test",status="413"`, `route="refused",service="test",status="431"`} {
+		if !strings.Contains(string(body), series) {
+			t.Errorf("metrics lack %s", series)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer the server's goroutines may write while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -1,8 +1,6 @@
 package edge
 
 import (
-	"slices"
-
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 )
@@ -71,11 +69,10 @@ type ServerOptions struct {
 }
 
 // Harden adjusts the fasthttp server under app for what is answered outside the gateway's
-// middleware: headers beyond the read buffer (431) and bodies beyond the global limit
-// (413), which fasthttp refuses while reading; methods Fiber does not know, which it would
-// answer 400 "Invalid http method" in plain text and are answered 405 problem+json here
-// instead; and platform/server's probes, registered before any middleware of the gateway.
-// A last wrapper adds the security headers to every response written without SecurityHeaders.
+// middleware: the read buffer, beyond which fasthttp answers 431 before any middleware
+// runs, and the security headers of every response written without SecurityHeaders (the
+// refusals platform/server answers and logs itself: 413, 431, unknown methods, and its
+// probes, registered before any middleware of the gateway).
 //
 // platform/server does not expose these settings; Fiber exposes its fasthttp server for
 // such needs, and the fields are read when serving, not when the app is built.
@@ -86,14 +83,7 @@ func Harden(app *fiber.App, o ServerOptions) {
 	}
 	next := srv.Handler
 	srv.Handler = func(ctx *fasthttp.RequestCtx) {
-		if !slices.Contains(fiber.DefaultMethods, string(ctx.Method())) {
-			c := app.AcquireCtx(ctx)
-			c.Set(fiber.HeaderAllow, allowHeader)
-			_ = app.ErrorHandler(c, fiber.ErrMethodNotAllowed)
-			app.ReleaseCtx(c)
-		} else {
-			next(ctx)
-		}
+		next(ctx)
 		ensureSecurityHeaders(&ctx.Response.Header)
 	}
 	onError := srv.ErrorHandler

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// allowed is the Allow header of a 405 for a method Fiber does not know: what the shop's
+// services may answer at all. TRACE and CONNECT are left out everywhere.
+var allowed = strings.Join([]string{
+	fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut,
+	fiber.MethodPatch, fiber.MethodDelete, fiber.MethodOptions,
+}, ", ")
+
+// refusedRoute labels answers given before any route matched.
+const refusedRoute = "refused"
+
+// observeRefusals makes the answers given outside the middleware chain look and count like
+// every other: a body over the limit (413) and headers over the read buffer (431), which
+// fasthttp refuses while reading, a request that is not HTTP (400), and a method Fiber does
+// not know, which it would answer 400 "Invalid http method" in plain text and which is
+// answered 405 problem+json here. Each gets an access-log line and a metric, so an attack
+// that never reaches a handler still shows.
+//
+// Fiber exposes its fasthttp server for such needs; its Handler and ErrorHandler are read
+// when serving, so wrappers set here and later (the gateway adds its own) all apply.
+func observeRefusals(app *fiber.App, log *slog.Logger, m *metrics) {
+	srv := app.Server()
+	next := srv.Handler
+	srv.Handler = func(ctx *fasthttp.RequestCtx) {
+		if slices.Contains(fiber.DefaultMethods, string(ctx.Method())) {
+			next(ctx)
+			return
+		}
+		c := app.AcquireCtx(ctx)
+		c.Set(fiber.HeaderAllow, allowed)
+		_ = app.ErrorHandler(c, fiber.ErrMethodNotAllowed)
+		app.ReleaseCtx(c)
+		refused(log, m, ctx, "unknown method", time.Since(ctx.Time()))
+	}
+	onError := srv.ErrorHandler
+	srv.ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
+		onError(ctx, err)
+		// fasthttp stamps a request's time only when it calls the handler, so how long a
+		// refused read took is unknown here.
+		refused(log, m, ctx, readError(err), 0)
+	}
+}
+
+// readError names what went wrong reading a request, in words of its own: fasthttp's
+// messages quote the bytes it read, which can hold an Authorization header.
+func readError(err error) string {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return "body too large"
+	case errors.As(err, &small):
+		return "headers too large"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "read timeout"
+	}
+	return "unreadable request"
+}
+
+// maxLoggedPath bounds what a refused request can put into the log.
+const maxLoggedPath = 256
+
+func refused(log *slog.Logger, m *metrics, ctx *fasthttp.RequestCtx, reason string, elapsed time.Duration) {
+	method := string(ctx.Method())
+	if !slices.Contains(fiber.DefaultMethods, method) {
+		method = "OTHER" // a label per invented method would let a client grow the metrics
+	}
+	status := ctx.Response.StatusCode()
+	m.observe(refusedRoute, method, status, elapsed)
+	path := string(ctx.Path())
+	if len(path) > maxLoggedPath {
+		path = path[:maxLoggedPath]
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("method", method), slog.String("path", path), slog.String("route", refusedRoute),
+		slog.Int("status", status), slog.Int64("duration_ms", elapsed.Milliseconds()),
+		slog.String("ip", ctx.RemoteIP().String()), slog.String("refused", reason))
+}
