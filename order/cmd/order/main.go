@@ -3,25 +3,8 @@
 package main
 
 import (
-	"cmp"
-	"context"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"example.com/shop/order/internal/app"
 	"example.com/shop/platform/server"
 )
 
-func main() {
-	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
-		os.Exit(server.Probe(cmp.Or(os.Getenv("ORDER_ADDR"), ":8081")))
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := app.Run(ctx, os.Getenv); err != nil {
-		slog.Error("order stopped", "err", err)
-		os.Exit(1)
-	}
-}
+func main() { server.Main("order", "ORDER_ADDR", ":8081", app.Run) }

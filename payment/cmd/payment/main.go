@@ -3,25 +3,8 @@
 package main
 
 import (
-	"cmp"
-	"context"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"example.com/shop/payment/internal/app"
 	"example.com/shop/platform/server"
 )
 
-func main() {
-	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
-		os.Exit(server.Probe(cmp.Or(os.Getenv("PAYMENT_ADDR"), ":8082")))
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := app.Run(ctx, os.Getenv); err != nil {
-		slog.Error("payment stopped", "err", err)
-		os.Exit(1)
-	}
-}
+func main() { server.Main("payment", "PAYMENT_ADDR", ":8082", app.Run) }

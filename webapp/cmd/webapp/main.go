@@ -3,25 +3,8 @@
 package main
 
 import (
-	"cmp"
-	"context"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"example.com/shop/platform/server"
 	"example.com/shop/webapp/internal/app"
 )
 
-func main() {
-	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
-		os.Exit(server.Probe(cmp.Or(os.Getenv("WEBAPP_ADDR"), ":8080")))
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := app.Run(ctx, os.Getenv); err != nil {
-		slog.Error("webapp stopped", "err", err)
-		os.Exit(1)
-	}
-}
+func main() { server.Main("webapp", "WEBAPP_ADDR", ":8080", app.Run) }
