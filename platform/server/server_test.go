@@ -310,3 +310,52 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestDebugListenerIsLoopbackOnly: the profiling endpoints open only on a loopback address,
+// serve pprof there, and close with their context.
+func TestDebugListenerIsLoopbackOnly(t *testing.T) {
+	for _, bad := range []string{":6060", "0.0.0.0:6060", "[::]:6060", "10.0.0.1:6060", "example.com:6060", "127.0.0.1"} {
+		if err := server.CheckDebugAddr(bad); err == nil {
+			t.Errorf("%q accepted for the profiling listener", bad)
+		}
+	}
+	for _, good := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:6060"} {
+		if err := server.CheckDebugAddr(good); err != nil {
+			t.Errorf("%q refused: %v", good, err)
+		}
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := server.ListenDebug(context.Background(), "0.0.0.0:0", quiet); err == nil {
+		t.Fatal("ListenDebug opened a listener on every interface")
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // find a free port
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := server.ListenDebug(ctx, addr, quiet); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/debug/pprof/: %d", resp.StatusCode)
+	}
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the profiling listener outlived its context")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -24,6 +24,8 @@ const (
 	portOrder           = 18091
 	portPayment         = 18092
 	portCheckoutPprof   = 16061
+	portOrderPprof      = 16062
+	portPaymentPprof    = 16063
 )
 
 // postgres is a throwaway PostgreSQL cluster under the work folder.
@@ -156,6 +158,12 @@ type checkoutResult struct {
 	// GatewayShare is the gateway's CPU profile by category; GatewayTop its top functions.
 	GatewayShare map[string]float64 `json:"gateway_share"`
 	GatewayTop   string             `json:"gateway_top"`
+	// OrderShare, PaymentShare and their Tops are the services' own profiles
+	// (ORDER_/PAYMENT_PPROF_ADDR), by serviceOrder's categories.
+	OrderShare   map[string]float64 `json:"order_share"`
+	OrderTop     string             `json:"order_top"`
+	PaymentShare map[string]float64 `json:"payment_share"`
+	PaymentTop   string             `json:"payment_top"`
 	// Statements are the database's statements with the most execution time;
 	// StatementsPerCheckout counts all of them, OrderReads the reads of one order by id.
 	Statements            []statementStat `json:"statements"`
@@ -177,13 +185,13 @@ func runCheckout(id *idp, pg *postgres) (*checkoutResult, error) {
 	orderURL, paymentURL := "http://"+addr(portOrder), "http://"+addr(portPayment)
 	payment, err := start(spec{name: "checkout-payment", core: -1, bin: cfg.serviceBin("payment"), quiet: true, dir: cfg.work,
 		env: paymentEnv(id.issuer, portPayment, portPaymentInternal, portOrder, portOrderInternal,
-			[]string{"PAYMENT_DB_DRIVER=postgres", "PAYMENT_DB_DSN=" + pgDSN("shop_payment")})})
+			[]string{"PAYMENT_DB_DRIVER=postgres", "PAYMENT_DB_DSN=" + pgDSN("shop_payment"), "PAYMENT_PPROF_ADDR=" + addr(portPaymentPprof)})})
 	if err != nil {
 		return nil, err
 	}
 	order, err := start(spec{name: "checkout-order", core: -1, bin: cfg.serviceBin("order"), quiet: true, dir: cfg.work,
 		env: orderEnv(id.issuer, portOrder, portOrderInternal, portPayment, portPaymentInternal,
-			[]string{"ORDER_DB_DRIVER=postgres", "ORDER_DB_DSN=" + pgDSN("shop_order")})})
+			[]string{"ORDER_DB_DRIVER=postgres", "ORDER_DB_DSN=" + pgDSN("shop_order"), "ORDER_PPROF_ADDR=" + addr(portOrderPprof)})})
 	if err != nil {
 		return nil, err
 	}
@@ -229,9 +237,15 @@ func runCheckout(id *idp, pg *postgres) (*checkoutResult, error) {
 		before[k] = g.cpuSeconds()
 	}
 	t0 := time.Now()
-	profFile := filepath.Join(cfg.work, "profiles", "gateway-checkout.pprof")
-	profDone := make(chan error, 1)
-	go func() { profDone <- fetchProfile(portCheckoutPprof, dur-2*time.Second, profFile) }()
+	// One CPU profile of each service over the same window.
+	profFiles := map[int]string{}
+	for port, name := range map[int]string{portCheckoutPprof: "gateway", portOrderPprof: "order", portPaymentPprof: "payment"} {
+		profFiles[port] = filepath.Join(cfg.work, "profiles", name+"-checkout.pprof")
+	}
+	profDone := make(chan error, len(profFiles))
+	for port, file := range profFiles {
+		go func() { profDone <- fetchProfile(port, dur-2*time.Second, file) }()
+	}
 	time.Sleep(dur - time.Second)
 	after := map[string]float64{}
 	for k, g := range parties {
@@ -257,8 +271,10 @@ func runCheckout(id *idp, pg *postgres) (*checkoutResult, error) {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		return nil, fmt.Errorf("checkout summary: %v\n%s", err, out.String())
 	}
-	if err := <-profDone; err != nil {
-		return nil, err
+	for range profFiles {
+		if err := <-profDone; err != nil {
+			return nil, err
+		}
 	}
 	res.CPUms, res.CPUShare = map[string]float64{}, map[string]float64{}
 	rate := res.CheckoutsPerS
@@ -283,8 +299,13 @@ func runCheckout(id *idp, pg *postgres) (*checkoutResult, error) {
 			res.OrderReads += calls / n
 		}
 	}
-	res.GatewayShare, res.GatewayTop, err = summarize(profFile)
-	if err != nil {
+	if res.GatewayShare, res.GatewayTop, err = summarize(profFiles[portCheckoutPprof], categorize); err != nil {
+		return nil, err
+	}
+	if res.OrderShare, res.OrderTop, err = summarize(profFiles[portOrderPprof], categorizeService); err != nil {
+		return nil, err
+	}
+	if res.PaymentShare, res.PaymentTop, err = summarize(profFiles[portPaymentPprof], categorizeService); err != nil {
 		return nil, err
 	}
 	for _, p := range []*proc{gw, order, payment} {
@@ -293,7 +314,8 @@ func runCheckout(id *idp, pg *postgres) (*checkoutResult, error) {
 	return &res, nil
 }
 
-// fetchProfile takes a CPU profile of d from a gwprof listener.
+// fetchProfile takes a CPU profile of d from a profiling listener (gwprof's, or a service's
+// *_PPROF_ADDR).
 func fetchProfile(port int, d time.Duration, file string) error {
 	secs := max(1, int(d.Seconds()))
 	client := &http.Client{Timeout: d + 30*time.Second}

@@ -185,7 +185,22 @@ func report() error {
 		for _, st := range c.Statements {
 			w("| %s | `%s` | %.2f | %.3f | %.3f |\n", st.DB, strings.ReplaceAll(st.Statement, "|", "\\|"), st.Calls, st.MS, st.MeanMS)
 		}
-		w("\nThe order and payment services expose no profiling endpoint, so their time is known per process only.\n")
+		w("\nEach service's CPU profile over the same window, by part (CPU ms per checkout, from the process's CPU above;\n")
+		w("the order and payment services serve their profiles on `ORDER_PPROF_ADDR` and `PAYMENT_PPROF_ADDR`, loopback only):\n\n")
+		w("| order service, during the checkout | CPU ms per checkout | share |\n|---|---:|---:|\n")
+		for _, k := range serviceOrder {
+			if sh := c.OrderShare[k]; sh >= 0.005 {
+				w("| %s | %.3f | %.0f%% |\n", k, sh*c.CPUms["order"], sh*100)
+			}
+		}
+		w("\n| payment service, during the checkout | CPU ms per checkout | share |\n|---|---:|---:|\n")
+		for _, k := range serviceOrder {
+			if sh := c.PaymentShare[k]; sh >= 0.005 {
+				w("| %s | %.3f | %.0f%% |\n", k, sh*c.CPUms["payment"], sh*100)
+			}
+		}
+		w("\n<details><summary>order service during the checkout: top functions</summary>\n\n```\n%s\n```\n</details>\n", c.OrderTop)
+		w("\n<details><summary>payment service during the checkout: top functions</summary>\n\n```\n%s\n```\n</details>\n\n", c.PaymentTop)
 		w("The gateway's CPU profile during the checkout, by part (CPU ms per checkout; a checkout is two requests):\n\n")
 		w("| gateway, during the checkout | CPU ms per checkout | share |\n|---|---:|---:|\n")
 		for _, k := range categoryOrder {

@@ -73,6 +73,9 @@ type Config struct {
 	// MetricsFrom are the networks that may read /metrics (the Prometheus scraper's
 	// addresses); empty: loopback only. Others get 404.
 	MetricsFrom []netip.Prefix `env:"ORDER_METRICS_FROM"`
+	// PprofAddr, when set, serves Go's profiling endpoints on this loopback address
+	// (server.ListenDebug), e.g. 127.0.0.1:6061; off by default.
+	PprofAddr string `env:"ORDER_PPROF_ADDR"`
 	// PaymentInternalURL is the payment service's internal listener, where reconciliation
 	// asks how a charge ended.
 	PaymentInternalURL string `env:"ORDER_PAYMENT_INTERNAL_URL" default:"https://localhost:8443"`
@@ -125,6 +128,11 @@ func (c *Config) Validate() []error {
 	if c.ReconcileGrace <= c.PaymentTimeout {
 		errs = append(errs, fmt.Errorf("ORDER_RECONCILE_GRACE = %s: must be longer than ORDER_PAYMENT_TIMEOUT (%s)", c.ReconcileGrace, c.PaymentTimeout))
 	}
+	if c.PprofAddr != "" {
+		if err := server.CheckDebugAddr(c.PprofAddr); err != nil {
+			errs = append(errs, fmt.Errorf("ORDER_PPROF_ADDR: %w", err))
+		}
+	}
 	return errs
 }
 
@@ -151,6 +159,13 @@ func Run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		public.Close()
 		return err
+	}
+	if cfg.PprofAddr != "" {
+		if err := server.ListenDebug(ctx, cfg.PprofAddr, log); err != nil {
+			public.Close()
+			internal.Close()
+			return err
+		}
 	}
 	return svc.serve(ctx, public, internal)
 }

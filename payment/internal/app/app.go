@@ -74,6 +74,9 @@ type Config struct {
 	// MetricsFrom are the networks that may read /metrics (the Prometheus scraper's
 	// addresses); empty: loopback only. Others get 404.
 	MetricsFrom []netip.Prefix `env:"PAYMENT_METRICS_FROM"`
+	// PprofAddr, when set, serves Go's profiling endpoints on this loopback address
+	// (server.ListenDebug), e.g. 127.0.0.1:6061; off by default.
+	PprofAddr string `env:"PAYMENT_PPROF_ADDR"`
 }
 
 // Validate implements config.Validator.
@@ -99,6 +102,11 @@ func (c *Config) Validate() []error {
 	}
 	if c.RecoverInterval <= 0 {
 		errs = append(errs, errors.New("PAYMENT_RECOVER_INTERVAL must be positive"))
+	}
+	if c.PprofAddr != "" {
+		if err := server.CheckDebugAddr(c.PprofAddr); err != nil {
+			errs = append(errs, fmt.Errorf("PAYMENT_PPROF_ADDR: %w", err))
+		}
 	}
 	return errs
 }
@@ -129,6 +137,13 @@ func Run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		public.Close()
 		return err
+	}
+	if cfg.PprofAddr != "" {
+		if err := server.ListenDebug(ctx, cfg.PprofAddr, log); err != nil {
+			public.Close()
+			internal.Close()
+			return err
+		}
 	}
 	return svc.serve(ctx, public, internal)
 }
