@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -215,7 +214,7 @@ func TestMetricsOnlyForScrapers(t *testing.T) {
 // buffer) is answered problem+json where it can be, gets an access-log line and a metric,
 // and never puts the request's bytes, a token among them, into the log.
 func TestRefusalsOutsideTheChainAreLoggedAndCounted(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Logs
 	app := server.New(server.Options{Name: "test", Logger: slog.New(slog.NewJSONHandler(&logs, nil)), BodyLimit: 1024})
 	app.Post("/echo", func(c *fiber.Ctx) error { return c.Send(c.Body()) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -291,24 +290,6 @@ func TestRefusalsOutsideTheChainAreLoggedAndCounted(t *testing.T) {
 			t.Errorf("metrics lack %s", series)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer the server's goroutines may write while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestDebugListenerIsLoopbackOnly: the profiling endpoints open only on a loopback address,

@@ -81,24 +81,6 @@ func (u *upstream) lastRequest(t *testing.T) (*http.Request, []byte) {
 	return u.last, u.lastRaw
 }
 
-// syncBuffer collects logs written from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is a running gateway with a fake Keycloak realm and fake order and payment
 // services.
 type harness struct {
@@ -107,7 +89,7 @@ type harness struct {
 	order, payment *upstream
 	gw             *app.Gateway
 	addr           string
-	logs           *syncBuffer
+	logs           *testkit.Logs
 	shopper, admin string
 	shopper2       string
 }
@@ -116,7 +98,7 @@ type harness struct {
 // test gateway starts with; opts adjust the Options.
 func gateway(t *testing.T, env map[string]string, opts ...option) *harness {
 	t.Helper()
-	h := &harness{t: t, iss: testkit.NewIssuer(t), order: newUpstream(t, "order"), payment: newUpstream(t, "payment"), logs: &syncBuffer{}}
+	h := &harness{t: t, iss: testkit.NewIssuer(t), order: newUpstream(t, "order"), payment: newUpstream(t, "payment"), logs: &testkit.Logs{}}
 	return h.start(env, opts...)
 }
 

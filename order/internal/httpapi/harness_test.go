@@ -90,7 +90,7 @@ type env struct {
 	store  *store.Store
 	dbPath string
 	pay    *fakePayments
-	logs   *syncBuffer
+	logs   *testkit.Logs
 	log    *slog.Logger // writes to logs
 }
 
@@ -113,7 +113,7 @@ func newEnv(t *testing.T, r *realm, opts ...envOption) *env {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &env{t: t, realm: r, dbPath: filepath.Join(t.TempDir(), "order.db"), logs: &syncBuffer{}}
+	e := &env{t: t, realm: r, dbPath: filepath.Join(t.TempDir(), "order.db"), logs: &testkit.Logs{}}
 	var err error
 	if e.store, err = store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, DSN: e.dbPath}); err != nil {
 		t.Fatal(err)
@@ -452,24 +452,6 @@ func (f *fakePayments) charges() []money {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]money(nil), f.charged...)
-}
-
-// syncBuffer collects the service's logs for assertions.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func (e *env) storedProduct(id string) order.Product {

@@ -80,24 +80,6 @@ func tokens(t *testing.T, iss *testkit.Issuer) map[caller]string {
 	}
 }
 
-// syncBuffer collects logs written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // countingProcessor counts charges that reach the processor, and can slow them down to
 // widen race windows.
 type countingProcessor struct {
@@ -135,7 +117,7 @@ type env struct {
 	proc   *countingProcessor
 	relay  *outbox.Relay
 	clock  *clock
-	logs   *syncBuffer
+	logs   *testkit.Logs
 	tokens map[caller]string
 }
 
@@ -150,7 +132,7 @@ func newEnv(t *testing.T, iss *testkit.Issuer, toks map[caller]string, opts ...f
 	for _, o := range opts {
 		o(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Logs{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dbPath := filepath.Join(t.TempDir(), "payment.db")
 	st, err := store.Open(t.Context(), store.Options{Driver: store.DriverSQLite, DSN: dbPath, Logger: log})

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,12 +9,12 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"example.com/shop/platform/testkit"
 	"example.com/shop/webapp/internal/app"
 	"example.com/shop/webapp/internal/oidctest"
 )
@@ -32,24 +31,7 @@ type env struct {
 	api  *fakeAPI
 	app  *fiber.App
 	cfg  app.Config
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs *testkit.Logs
 }
 
 func newEnv(t *testing.T, tweak ...func(*app.Config)) *env {
@@ -67,7 +49,7 @@ func newEnv(t *testing.T, tweak ...func(*app.Config)) *env {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Logs{}
 	a, closeFn, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
