@@ -53,12 +53,15 @@ func setSecurityHeaders(h *fasthttp.ResponseHeader) {
 	}
 }
 
-// OwnedResponseHeaders are the response headers the gateway decides; the proxy drops an
-// upstream's values for them.
-var OwnedResponseHeaders = []string{
-	fiber.HeaderContentSecurityPolicy, fiber.HeaderXFrameOptions, fiber.HeaderXContentTypeOptions,
-	fiber.HeaderReferrerPolicy, fiber.HeaderStrictTransportSecurity, "Cross-Origin-Resource-Policy",
-}
+// OwnedResponseHeaders are the response headers the gateway decides (the security headers
+// and HSTS); the proxy drops an upstream's values for them.
+var OwnedResponseHeaders = func() []string {
+	names := []string{string(hstsKey)}
+	for _, h := range securityHeaders {
+		names = append(names, string(h.key))
+	}
+	return names
+}()
 
 // ServerOptions are the fasthttp-level settings the gateway needs beyond platform/server.
 type ServerOptions struct {
