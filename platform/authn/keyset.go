@@ -51,7 +51,10 @@ func NewKeySet(client *http.Client, jwksURL func(ctx context.Context) (string, e
 
 // VerifySignature implements oidc.KeySet.
 func (s *KeySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, s.algs)
+	// Compact serialization only (RFC 7515 section 7.1), as RFC 9068 and OpenID Connect
+	// require of tokens: the JSON serialization adds unprotected headers, which would let
+	// whoever holds a token choose its `kid` (or a `jku`) without touching the signature.
+	jws, err := jose.ParseSignedCompact(raw, s.algs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed token: %w", err)
 	}

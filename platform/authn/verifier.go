@@ -4,8 +4,10 @@
 // Signature, issuer, audience and expiry are checked by go-oidc; this package adds what an
 // API needs beyond an OpenID client: discovery through an internal URL (container networks)
 // while the public issuer is still required, a JWKS cache with a bounded refetch rate, a
-// small clock leeway applied to both `exp` and `nbf`, and refusal of ID and refresh tokens
-// presented as access tokens.
+// small clock leeway applied to both `exp` and `nbf`, refusal of ID and refresh tokens
+// presented as access tokens, refusal of tokens in the JWS JSON serialization, and refusal
+// of requests that are ambiguous about their token (two Authorization headers, a token in
+// the URL).
 package authn
 
 import (
@@ -119,6 +121,9 @@ type claims struct {
 
 // Verify checks raw and returns its principal, or an error that says why it was refused.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
+	if err := RequireCompact(raw); err != nil {
+		return nil, err
+	}
 	tok, err := v.verifier.Verify(ctx, raw)
 	if err != nil {
 		return nil, err
@@ -213,6 +218,8 @@ func describe(err error) string {
 	// go-oidc wraps errors with %v, so the rest is told apart by message.
 	msg := err.Error()
 	switch {
+	case errors.Is(err, ErrNotCompact):
+		return "the access token is not a compact JWT"
 	case strings.Contains(msg, errUnknownKey.Error()):
 		return "the access token is signed with an unknown key"
 	case strings.Contains(msg, "issued by a different provider"):
@@ -225,4 +232,30 @@ func describe(err error) string {
 		return "the access token is not valid yet"
 	}
 	return "the access token is invalid"
+}
+
+// ErrNotCompact refuses a token that is not in the JWS compact serialization.
+var ErrNotCompact = errors.New("token is not in the JWS compact serialization")
+
+// RequireCompact returns ErrNotCompact unless raw has the shape of a compact JWS: three
+// base64url segments joined by dots (RFC 7515 section 7.1). Access tokens (RFC 9068), ID
+// tokens and logout tokens are all compact JWTs. go-oidc parses with jose.ParseSigned,
+// which also accepts the JSON serialization, whose unprotected header is not covered by
+// the signature; this check runs before go-oidc sees a token, and the KeySet parses
+// compact only as well.
+func RequireCompact(raw string) error {
+	dots := 0
+	for i := range len(raw) {
+		switch b := raw[i]; {
+		case b == '.':
+			dots++
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '-', b == '_':
+		default:
+			return ErrNotCompact
+		}
+	}
+	if dots != 2 {
+		return ErrNotCompact
+	}
+	return nil
 }
