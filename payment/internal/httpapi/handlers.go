@@ -243,11 +243,20 @@ func pageOf(c *fiber.Ctx) (payment.Page, []problem.FieldError) {
 	return page, fields
 }
 
-// fail turns a service error into what the ErrorHandler writes: domain sentinels into
-// themselves (field errors pass through to platform/problem, which answers them 422). A sentinel wrapped with details (an
+// notFoundDetail is the detail of authz.AdminOrOwner's refusal. A payment that does not
+// exist is answered with the same words, so a shopper probing ids cannot tell "not yours"
+// from "not there", not even by the detail.
+const notFoundDetail = "no such resource"
+
+// fail turns a service error into what the ErrorHandler writes: a missing payment into the
+// not-found answer above, other domain sentinels into themselves (field errors pass through
+// to platform/problem, which answers them 422). A sentinel wrapped with details (an
 // upstream's address, a status code) is logged here in full and answered bare, so the
 // caller learns what went wrong but not how this service's network is laid out.
 func (h *Handlers) fail(c *fiber.Ctx, err error) error {
+	if errors.Is(err, payment.ErrNotFound) {
+		return problem.NotFound(notFoundDetail)
+	}
 	for _, m := range Errors {
 		if errors.Is(err, m.Err) {
 			if err != m.Err {
