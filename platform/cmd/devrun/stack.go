@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"net"
 	"os"
 	"time"
 )
@@ -19,6 +20,18 @@ type service struct {
 }
 
 const issuer = "http://localhost:8180/realms/shop"
+
+// loopback is where every listener of the local stack binds. The order and payment
+// services and their internal listeners are meant to be reached through the gateway and by
+// each other only: on all interfaces, a client beside the machine would call them directly,
+// past the gateway's limits. The web shop, the gateway and Keycloak stay on loopback too:
+// the realm's redirect URIs, the issuer and the shop's public URL all name localhost, so
+// nobody but a browser on this machine could log in anyway, and what another machine
+// could reach is a Keycloak in dev mode with its bootstrap admin/admin.
+const loopback = "127.0.0.1"
+
+// listen is the listen address of a port of the local stack.
+func listen(port string) string { return net.JoinHostPort(loopback, port) }
 
 // common is the configuration every resource server shares in the local stack.
 var common = []string{
@@ -40,8 +53,10 @@ var (
 // tokens; then the resource servers; then the gateway in front of them; then the web shop.
 var stack = []service{
 	{
-		name:         "keycloak",
-		command:      []string{"keycloak/run.sh"},
+		name:    "keycloak",
+		command: []string{"keycloak/run.sh"},
+		// Its management interface (health, metrics on 9180) inherits the host.
+		env:          []string{"KC_HTTP_HOST=" + loopback},
 		url:          "http://localhost:8180/admin (bootstrap admin: admin / admin)",
 		health:       issuer + "/.well-known/openid-configuration",
 		startTimeout: 5 * time.Minute, // the first run downloads the distribution
@@ -50,10 +65,10 @@ var stack = []service{
 		name:    "order",
 		command: []string{"bin/order"},
 		env: append([]string{
-			"ORDER_ADDR=:8081",
+			"ORDER_ADDR=" + listen("8081"),
 			"ORDER_DB_DSN=data/order.db",
 			"ORDER_PAYMENT_URL=http://localhost:8082",
-			"ORDER_INTERNAL_ADDR=:8444",
+			"ORDER_INTERNAL_ADDR=" + listen("8444"),
 			"ORDER_TLS_CA=certs/ca.pem",
 			"ORDER_TLS_CERT=certs/order-service.pem",
 			"ORDER_TLS_KEY=certs/order-service-key.pem",
@@ -69,10 +84,10 @@ var stack = []service{
 		name:    "payment",
 		command: []string{"bin/payment"},
 		env: append([]string{
-			"PAYMENT_ADDR=:8082",
+			"PAYMENT_ADDR=" + listen("8082"),
 			"PAYMENT_DB_DSN=data/payment.db",
 			"PAYMENT_ORDER_URL=http://localhost:8081",
-			"PAYMENT_INTERNAL_ADDR=:8443",
+			"PAYMENT_INTERNAL_ADDR=" + listen("8443"),
 			"PAYMENT_TLS_CA=certs/ca.pem",
 			"PAYMENT_TLS_CERT=certs/payment-service.pem",
 			"PAYMENT_TLS_KEY=certs/payment-service-key.pem",
@@ -88,7 +103,7 @@ var stack = []service{
 		name:    "gateway",
 		command: []string{"bin/gateway"},
 		env: append([]string{
-			"GATEWAY_ADDR=:8000",
+			"GATEWAY_ADDR=" + listen("8000"),
 			"GATEWAY_ORDER_URL=http://localhost:8081",
 			"GATEWAY_PAYMENT_URL=http://localhost:8082",
 		}, common...),
@@ -100,7 +115,7 @@ var stack = []service{
 		name:    "webapp",
 		command: []string{"bin/webapp"},
 		env: append([]string{
-			"WEBAPP_ADDR=:8080",
+			"WEBAPP_ADDR=" + listen("8080"),
 			"WEBAPP_PUBLIC_URL=http://localhost:8080",
 			"WEBAPP_GATEWAY_URL=http://localhost:8000",
 			"WEBAPP_CLIENT_ID=webapp",
@@ -122,6 +137,9 @@ The shop is running. Press Ctrl-C to stop everything.
   Keycloak admin    http://localhost:8180/admin   (admin / admin)
   Internal (mTLS)   order https://localhost:8444, payment https://localhost:8443
                     (client certificate from certs/ca.pem and a service token required)
+
+Everything listens on 127.0.0.1 only, so no other machine can reach it. Order (8081) and
+payment (8082) are not for browsers or clients: call the API through the gateway.
 
 Demo users (dev-only passwords, see keycloak/README.md):
   alice / alice-dev-pass   shopper
