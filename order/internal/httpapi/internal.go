@@ -129,7 +129,7 @@ func (h *handlers) recordPaid(c *fiber.Ctx) error {
 		return err
 	}
 	paid, changed, err := h.store.SettlePaid(ctx, o.ID, req.PaymentID, h.auditEntry(c, order.ActionOrderPaymentSettled, o.ID,
-		map[string]any{"paymentId": req.PaymentID, "by": "payment notice", "amount": toMoney(amount)}))
+		map[string]any{"number": o.Number, "paymentId": req.PaymentID, "by": "payment notice", "amount": toMoney(amount)}))
 	if err != nil {
 		return h.notPayable(c, h.unlessDeleted(c, err), req.PaymentID)
 	}
@@ -177,7 +177,7 @@ func (h *handlers) recordRefund(c *fiber.Ctx) error {
 			return err
 		}
 		return tx.Audit(c.UserContext(), h.auditEntry(c, order.ActionOrderRefund, o.ID, map[string]any{
-			"paymentId": req.PaymentID, "refundId": req.RefundID, "refunded": toMoney(o.Refunded), "status": string(o.Status),
+			"number": o.Number, "paymentId": req.PaymentID, "refundId": req.RefundID, "refunded": toMoney(o.Refunded), "status": string(o.Status),
 		}))
 	})
 	if err != nil {

@@ -151,6 +151,7 @@ type itemJSON struct {
 
 type orderJSON struct {
 	ID        string     `json:"id"`
+	Number    int64      `json:"number"`
 	UserID    string     `json:"userId"`
 	Customer  string     `json:"customer"`
 	Status    string     `json:"status"`
@@ -164,7 +165,7 @@ type orderJSON struct {
 
 func toOrder(o order.Order) orderJSON {
 	out := orderJSON{
-		ID: o.ID, UserID: o.UserID, Customer: o.Customer, Status: string(o.Status),
+		ID: o.ID, Number: o.Number, UserID: o.UserID, Customer: o.Customer, Status: string(o.Status),
 		Items: make([]itemJSON, len(o.Items)), Total: toMoney(o.Total), Refunded: toMoney(o.Refunded),
 		PaymentID: o.PaymentID, CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(),
 	}

@@ -1,7 +1,11 @@
 package httpapi
 
 import (
+	"errors"
 	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -101,7 +105,7 @@ func (h *handlers) deleteOrder(c *fiber.Ctx) error {
 			return err
 		}
 		return tx.Audit(c.UserContext(), h.auditEntry(c, order.ActionOrderDelete, o.ID, map[string]any{
-			"ownerSubject": o.UserID, "customer": o.Customer, "status": string(o.Status), "total": toMoney(o.Total),
+			"number": o.Number, "ownerSubject": o.UserID, "customer": o.Customer, "status": string(o.Status), "total": toMoney(o.Total),
 		}))
 	})
 	if err != nil {
@@ -124,6 +128,13 @@ func (h *handlers) listAllOrders(c *fiber.Ctx) error {
 		f.Status = st
 	}
 	f.Customer = c.Query("customer")
+	if s := c.Query("number"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			return validation.New(validation.FieldError{Field: "number", Message: "must be an order number, a whole number from 1"})
+		}
+		f.Number = n
+	}
 	list, err := h.store.AllOrders(c.UserContext(), f, page)
 	if err != nil {
 		return err
@@ -131,12 +142,31 @@ func (h *handlers) listAllOrders(c *fiber.Ctx) error {
 	return c.JSON(toOrders(list))
 }
 
+// maxActorLength is the longest username the audit log stores.
+const maxActorLength = 255
+
+// listAudit lists the audit log, newest first, filtered by ?action= (one of
+// order.Actions) and ?actor= (a username or service client, exactly), and paged. Every
+// bad value is named in one 422.
 func (h *handlers) listAudit(c *fiber.Ctx) error {
+	var fe validation.Fields
 	page, err := pageOf(c)
-	if err != nil {
+	if pe, ok := errors.AsType[*validation.Error](err); ok {
+		fe = pe.Fields
+	} else if err != nil {
 		return err
 	}
-	entries, err := h.store.AuditLog(c.UserContext(), page)
+	f := store.AuditFilter{Action: c.Query("action"), Actor: c.Query("actor")}
+	if f.Action != "" && !slices.Contains(order.Actions, f.Action) {
+		fe.Add("action", "must be one of "+strings.Join(order.Actions, ", "))
+	}
+	if len(f.Actor) > maxActorLength {
+		fe.Add("actor", "must be at most "+strconv.Itoa(maxActorLength)+" characters")
+	}
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	entries, err := h.store.AuditLog(c.UserContext(), f, page)
 	if err != nil {
 		return err
 	}

@@ -107,7 +107,7 @@ func (h *handlers) updateProduct(c *fiber.Ctx) error {
 			return err
 		}
 		return tx.Audit(c.UserContext(), h.auditEntry(c, order.ActionProductUpdate, after.ID, map[string]any{
-			"changes": productChanges(before, after),
+			"name": after.Name, "changes": productChanges(before, after),
 		}))
 	})
 	if err != nil {
@@ -135,11 +135,13 @@ func productChanges(before, after order.Product) map[string]any {
 func (h *handlers) retireProduct(c *fiber.Ctx) error {
 	id := c.Params("id")
 	err := h.store.Tx(c.UserContext(), func(tx *store.Store) error {
+		// Read while still active, so the audit entry can name the product.
+		p, _ := tx.Product(c.UserContext(), id)
 		changed, err := tx.RetireProduct(c.UserContext(), id)
 		if err != nil || !changed {
 			return err // retiring a retired product is a no-op, not a new audit entry
 		}
-		return tx.Audit(c.UserContext(), h.auditEntry(c, order.ActionProductRetire, id, nil))
+		return tx.Audit(c.UserContext(), h.auditEntry(c, order.ActionProductRetire, id, map[string]any{"name": p.Name}))
 	})
 	if err != nil {
 		return err

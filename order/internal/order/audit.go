@@ -19,6 +19,12 @@ const (
 	ActionOrderPaymentSettled = "order.payment-settled"
 )
 
+// Actions lists every action the audit log records, for the filters that name one.
+var Actions = []string{
+	ActionProductCreate, ActionProductUpdate, ActionProductRetire,
+	ActionOrderDelete, ActionOrderRefund, ActionOrderPaymentSettled,
+}
+
 // AuditEntry is one line of the audit log: who did what to which resource, when, under
 // which request id (to find the request in the logs of every service it crossed).
 type AuditEntry struct {

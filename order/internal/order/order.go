@@ -160,6 +160,9 @@ func Price(lines []Line, catalog map[string]Product) ([]Item, Money, error) {
 // Order is a shopper's order.
 type Order struct {
 	ID string
+	// Number is the order's number in this shop, unique and increasing (with gaps), which
+	// people read out and search by; the ID is for machines.
+	Number int64
 	// UserID is the owner: the `sub` of the token that created the order, never a value
 	// from a request body.
 	UserID string

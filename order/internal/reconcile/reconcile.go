@@ -202,7 +202,7 @@ func (r *Reconciler) settlePaid(ctx context.Context, o order.Order, p payment.Pa
 	}
 	entry := order.AuditEntry{
 		ActorSubject: r.o.Actor, ActorUsername: r.o.Actor, Action: order.ActionOrderPaymentSettled, TargetID: o.ID,
-		Details: map[string]any{"paymentId": p.ID, "by": "reconciliation",
+		Details: map[string]any{"number": o.Number, "paymentId": p.ID, "by": "reconciliation",
 			"amount": map[string]any{"amount": p.Amount.Amount, "currency": p.Amount.Currency}},
 	}
 	_, changed, err := r.store.SettlePaid(ctx, o.ID, p.ID, entry)

@@ -179,7 +179,7 @@ func TestALostApprovalIsPaidExactlyOnce(t *testing.T) {
 	if got.Status != order.StatusPaid || got.PaymentID != approved.ID || !got.PaymentStartedAt.IsZero() {
 		t.Fatalf("order %+v", got)
 	}
-	log, err := f.store.AuditLog(context.Background(), store.Page{})
+	log, err := f.store.AuditLog(context.Background(), store.AuditFilter{}, store.Page{})
 	if err != nil || len(log) != 1 || log[0].Action != order.ActionOrderPaymentSettled || log[0].TargetID != o.ID ||
 		log[0].Details["paymentId"] != approved.ID || log[0].Details["by"] != "reconciliation" || log[0].ActorSubject != "order-service" {
 		t.Fatalf("audit %+v %v: want one settlement", log, err)

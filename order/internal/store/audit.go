@@ -23,10 +23,25 @@ func (s *Store) Audit(ctx context.Context, e order.AuditEntry) error {
 	return s.db.WithContext(ctx).Create(&r).Error
 }
 
+// AuditFilter narrows the audit log; zero fields do not filter.
+type AuditFilter struct {
+	// Action is one of the order.Action* names.
+	Action string
+	// Actor is who acted: a username, or a service account's client. Matched exactly.
+	Actor string
+}
+
 // AuditLog lists the audit log, newest first.
-func (s *Store) AuditLog(ctx context.Context, p Page) ([]order.AuditEntry, error) {
+func (s *Store) AuditLog(ctx context.Context, f AuditFilter, p Page) ([]order.AuditEntry, error) {
+	db := p.apply(s.db.WithContext(ctx))
+	if f.Action != "" {
+		db = db.Where("action = ?", f.Action)
+	}
+	if f.Actor != "" {
+		db = db.Where("actor_username = ?", f.Actor)
+	}
 	var rows []auditRow
-	if err := p.apply(s.db.WithContext(ctx)).Order("id DESC").Find(&rows).Error; err != nil {
+	if err := db.Order("id DESC").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]order.AuditEntry, len(rows))

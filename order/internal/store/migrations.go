@@ -62,6 +62,23 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropColumn(&orderV3{}, "PaymentStartedAt")
 			},
 		},
+		{
+			// Issue 19: a per-shop order number that people can read out and search by. UUIDv7
+			// ids begin with their timestamp, so orders of the same minute looked alike.
+			ID:       "20261204_2001_order_numbers",
+			Migrate:  migrateOrderNumbers,
+			Rollback: rollbackOrderNumbers,
+		},
+		{
+			// Issue 19: the admin console filters the audit log by who acted.
+			ID: "20261204_2002_audit_actor_index",
+			Migrate: func(tx *gorm.DB) error {
+				return tx.Migrator().CreateIndex(&auditEntryV2002{}, "idx_audit_log_actor")
+			},
+			Rollback: func(tx *gorm.DB) error {
+				return tx.Migrator().DropIndex(&auditEntryV2002{}, "idx_audit_log_actor")
+			},
+		},
 	}
 }
 
@@ -167,6 +184,67 @@ type orderV3 struct {
 }
 
 func (orderV3) TableName() string { return "orders" }
+
+// orderNumberV2001 is what migration 20261204_2001 adds to the orders table.
+type orderNumberV2001 struct {
+	Number *int64 `gorm:"uniqueIndex:idx_orders_number"`
+}
+
+func (orderNumberV2001) TableName() string { return "orders" }
+
+// auditEntryV2002 is the index migration 20261204_2002 adds to the audit log.
+type auditEntryV2002 struct {
+	ActorUsername string `gorm:"index:idx_audit_log_actor"`
+}
+
+func (auditEntryV2002) TableName() string { return "audit_log" }
+
+// firstOrderNumber is the number of a shop's first order: five digits from the start,
+// so a number reads as an order number rather than as a count.
+const firstOrderNumber = 10001
+
+// orderNumberSequence hands out order numbers on PostgreSQL (nextOrderNumber).
+const orderNumberSequence = "order_numbers"
+
+// migrateOrderNumbers adds orders.number and numbers the existing orders, deleted ones
+// included, in the order they were created. On PostgreSQL a sequence then continues after
+// the highest number; SQLite needs none (see nextOrderNumber).
+func migrateOrderNumbers(tx *gorm.DB) error {
+	if err := tx.Migrator().AddColumn(&orderNumberV2001{}, "Number"); err != nil {
+		return err
+	}
+	// UPDATE ... FROM and window functions: PostgreSQL, and SQLite since 3.33.
+	err := tx.Exec(`UPDATE orders SET number = ranked.number
+		FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, id) + ? AS number FROM orders) AS ranked
+		WHERE orders.id = ranked.id`, firstOrderNumber-1).Error
+	if err != nil {
+		return err
+	}
+	if err := tx.Migrator().CreateIndex(&orderNumberV2001{}, "idx_orders_number"); err != nil {
+		return err
+	}
+	if tx.Dialector.Name() != DriverPostgres {
+		return nil
+	}
+	if err := tx.Exec("CREATE SEQUENCE " + orderNumberSequence + " AS bigint").Error; err != nil {
+		return err
+	}
+	// setval's value is the last one handed out: the next order gets the one after it.
+	return tx.Exec("SELECT setval(?, (SELECT COALESCE(MAX(number), ?) FROM orders))",
+		orderNumberSequence, firstOrderNumber-1).Error
+}
+
+func rollbackOrderNumbers(tx *gorm.DB) error {
+	if tx.Dialector.Name() == DriverPostgres {
+		if err := tx.Exec("DROP SEQUENCE IF EXISTS " + orderNumberSequence).Error; err != nil {
+			return err
+		}
+	}
+	if err := tx.Migrator().DropIndex(&orderNumberV2001{}, "idx_orders_number"); err != nil {
+		return err
+	}
+	return tx.Migrator().DropColumn(&orderNumberV2001{}, "Number")
+}
 
 // seedCatalogV1 is the catalog a new shop opens with, so it is never empty. Its ids are
 // fixed, so demos and end-to-end tests can name a product.

@@ -35,6 +35,7 @@ func (r productRow) domain() order.Product {
 
 type orderRow struct {
 	ID               string
+	Number           int64
 	UserID           string
 	IdempotencyKey   *string
 	RequestHash      string
@@ -58,7 +59,7 @@ func (orderRow) TableName() string { return "orders" }
 
 func (r orderRow) domain() order.Order {
 	o := order.Order{
-		ID: r.ID, UserID: r.UserID, Customer: r.Customer, Status: order.Status(r.Status),
+		ID: r.ID, Number: r.Number, UserID: r.UserID, Customer: r.Customer, Status: order.Status(r.Status),
 		Total:           order.Money{Amount: r.TotalAmount, Currency: r.Currency},
 		Refunded:        order.Money{Amount: r.RefundedAmount, Currency: r.Currency},
 		PaymentAttempts: r.PaymentAttempts,

@@ -78,8 +78,12 @@ func (s *Store) createOrder(ctx context.Context, in NewOrder) (o order.Order, re
 		if err := reserve(tx, in.Lines, catalog); err != nil {
 			return err
 		}
+		number, err := nextOrderNumber(tx)
+		if err != nil {
+			return err
+		}
 		row := orderRow{
-			ID: uuid.Must(uuid.NewV7()).String(), UserID: in.UserID, Customer: in.Customer,
+			ID: uuid.Must(uuid.NewV7()).String(), Number: number, UserID: in.UserID, Customer: in.Customer,
 			RequestHash: order.Fingerprint(in.Lines), Status: string(order.StatusPending),
 			Currency: total.Currency, TotalAmount: total.Amount,
 		}
@@ -105,6 +109,22 @@ func (s *Store) createOrder(ctx context.Context, in NewOrder) (o order.Order, re
 		return nil
 	})
 	return o, replayed, err
+}
+
+// nextOrderNumber hands out the next order number, unique across replicas. PostgreSQL's
+// sequence does it without locking, at the cost of a gap when a transaction that took a
+// number rolls back. SQLite has no sequences, and needs none: the transaction is immediate
+// (platform/database), so it holds the database's only write lock from its start, and no
+// other transaction can read the same maximum. The unique index backs both.
+func nextOrderNumber(tx *gorm.DB) (int64, error) {
+	var n int64
+	q := "SELECT COALESCE(MAX(number), ?) + 1 FROM orders"
+	args := []any{firstOrderNumber - 1}
+	if tx.Dialector.Name() == DriverPostgres {
+		q, args = "SELECT nextval(?)", []any{orderNumberSequence}
+	}
+	err := tx.Raw(q, args...).Scan(&n).Error
+	return n, err
 }
 
 // reserve takes each line's quantity from stock with a conditional update: the WHERE
@@ -193,6 +213,8 @@ type Filter struct {
 	Status order.Status
 	// Customer is a username, matched exactly.
 	Customer string
+	// Number is an order number (order.Order.Number).
+	Number int64
 }
 
 // AllOrders lists every user's orders, newest first, for admins.
@@ -203,6 +225,9 @@ func (s *Store) AllOrders(ctx context.Context, f Filter, p Page) ([]order.Order,
 	}
 	if f.Customer != "" {
 		db = db.Where("customer = ?", f.Customer)
+	}
+	if f.Number != 0 {
+		db = db.Where("number = ?", f.Number)
 	}
 	return listOrders(db)
 }

@@ -640,13 +640,13 @@ func TestConcurrentSettlementsPayOnce(t *testing.T) {
 		if won != 1 || got.Status != order.StatusPaid || got.PaymentID != "pay-1" || !got.PaymentStartedAt.IsZero() {
 			t.Fatalf("%d settlements changed the order, now %+v", won, got)
 		}
-		if log := must(s.AuditLog(ctx, store.Page{})); len(log) != 1 {
+		if log := must(s.AuditLog(ctx, store.AuditFilter{}, store.Page{})); len(log) != 1 {
 			t.Fatalf("%d audit entries, want 1", len(log))
 		}
 		if _, _, err := s.SettlePaid(ctx, o.ID, "pay-2", order.AuditEntry{Action: order.ActionOrderPaymentSettled}); !errors.Is(err, order.ErrInvalidTransition) {
 			t.Fatalf("another payment for a paid order: %v", err)
 		}
-		if len(must(s.AuditLog(ctx, store.Page{}))) != 1 {
+		if len(must(s.AuditLog(ctx, store.AuditFilter{}, store.Page{}))) != 1 {
 			t.Fatal("a refused settlement was audited")
 		}
 	})
@@ -874,7 +874,7 @@ func TestAuditCommitsAndRollsBackWithItsAction(t *testing.T) {
 		if _, err := s.Product(ctx, towel); err != nil {
 			t.Fatal("a rolled back retire took effect")
 		}
-		log := must(s.AuditLog(ctx, store.Page{}))
+		log := must(s.AuditLog(ctx, store.AuditFilter{}, store.Page{}))
 		if len(log) != 1 {
 			t.Fatalf("%d audit entries, want 1: %+v", len(log), log)
 		}
