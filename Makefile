@@ -37,6 +37,11 @@ e2e: build certs
 lint:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(foreach m,$(MODULES),./$(m)/...)
+	@# Every service's Fiber app comes from platform/server.New, which makes Fiber's strings
+	@# copies (Immutable): a view into a reused request buffer kept past a handler once
+	@# crashed every service. Only the bare-Fiber benchmark baseline may build its own.
+	@out=$$(grep -rn --include='*.go' 'fiber\.New(' $(MODULES) | grep -v '_test\.go:' | grep -v '^platform/server/' | grep -v '^gateway/bench/'); \
+	if [ -n "$$out" ]; then echo "build Fiber apps with platform/server.New, not fiber.New:"; echo "$$out"; exit 1; fi
 
 ## bench: front doors (gateway, bare Fiber, HAProxy, Spring Cloud Gateway), checkout and idle footprint on loopback; writes docs/benchmarks.md and .png (~15 min)
 .PHONY: bench

@@ -40,6 +40,9 @@ func newMetrics(service string) *metrics {
 	return &metrics{reg: reg, duration: d}
 }
 
+// observe records one request. route and method must be strings the program owns (a route
+// pattern from the route table, a label from methodLabel), never views into a request: the
+// cache keeps them as map keys for the life of the process.
 func (m *metrics) observe(route, method string, status int, d time.Duration) {
 	k := seriesKey{route, method, status}
 	o, ok := m.series.Load(k)

@@ -2,14 +2,17 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
-	"slices"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
+
+	"example.com/shop/platform/problem"
 )
 
 // allowed is the Allow header of a 405 for a method Fiber does not know: what the shop's
@@ -35,7 +38,8 @@ func observeRefusals(app *fiber.App, log *slog.Logger, m *metrics) {
 	srv := app.Server()
 	next := srv.Handler
 	srv.Handler = func(ctx *fasthttp.RequestCtx) {
-		if slices.Contains(fiber.DefaultMethods, string(ctx.Method())) {
+		defer recoverOutermost(app, log, ctx)
+		if methodLabel(ctx.Method()) != methodOther {
 			next(ctx)
 			return
 		}
@@ -74,10 +78,7 @@ func readError(err error) string {
 const maxLoggedPath = 256
 
 func refused(log *slog.Logger, m *metrics, ctx *fasthttp.RequestCtx, reason string, elapsed time.Duration) {
-	method := string(ctx.Method())
-	if !slices.Contains(fiber.DefaultMethods, method) {
-		method = "OTHER" // a label per invented method would let a client grow the metrics
-	}
+	method := methodLabel(ctx.Method())
 	status := ctx.Response.StatusCode()
 	m.observe(refusedRoute, method, status, elapsed)
 	path := string(ctx.Path())
@@ -88,4 +89,46 @@ func refused(log *slog.Logger, m *metrics, ctx *fasthttp.RequestCtx, reason stri
 		slog.String("method", method), slog.String("path", path), slog.String("route", refusedRoute),
 		slog.Int("status", status), slog.Int64("duration_ms", elapsed.Milliseconds()),
 		slog.String("ip", ctx.RemoteIP().String()), slog.String("refused", reason))
+}
+
+// methodOther labels every method Fiber does not know: a label per invented method would
+// let a client grow the metrics.
+const methodOther = "OTHER"
+
+// methodLabel names a request method with one of Fiber's method constants, never with a
+// string made from the request. fasthttp reuses a connection's buffers for its next
+// request, and Fiber's Ctx.Method is a view into them (Immutable off), so a map key or
+// label value built from it would change under whoever kept it: the metrics cache once
+// crashed the process that way ("HashTrieMap: ran out of hash bits"). The constants are
+// the program's own strings; the lookup allocates nothing.
+func methodLabel[T string | []byte](method T) string {
+	for _, m := range fiber.DefaultMethods {
+		if string(method) == m { // compared in place, no conversion is allocated
+			return m
+		}
+	}
+	return methodOther
+}
+
+// recoverOutermost keeps a panic anywhere in the request path from ending the process: the
+// recover middleware sits inside the chain, so a panic in the access log, the request id
+// middleware or fasthttp-level code before it would otherwise reach the goroutine's top and
+// take every request in flight down with it. The panic is logged with the request id and
+// stack; the client gets a generic 500 problem+json and its connection is closed, since the
+// response may have been half written.
+func recoverOutermost(app *fiber.App, log *slog.Logger, ctx *fasthttp.RequestCtx) {
+	e := recover()
+	if e == nil {
+		return
+	}
+	id, _ := ctx.UserValue(problem.RequestIDKey).(string)
+	log.Error("panic", "request_id", id, "panic", fmt.Sprint(e), "stack", string(debug.Stack()))
+	ctx.Response.Reset()
+	ctx.SetConnectionClose()
+	c := app.AcquireCtx(ctx)
+	defer app.ReleaseCtx(c)
+	if id != "" {
+		c.Set(HeaderRequestID, id)
+	}
+	_ = problem.Write(c, problem.New(fiber.StatusInternalServerError, ""))
 }

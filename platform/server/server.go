@@ -78,6 +78,12 @@ func New(o Options) *fiber.App {
 		// by a variant spelling.
 		StrictRouting: true,
 		CaseSensitive: true,
+		// Fiber's strings (method, path, params, headers, cookies) are otherwise views into
+		// buffers that fasthttp reuses for the connection's next request: one kept in a map,
+		// a cache, a log written later or a goroutine changes under its holder, which once
+		// crashed every service under ordinary concurrent traffic. Copies cost a few small
+		// allocations per request; a reference service does not trade memory safety for them.
+		Immutable: true,
 		// Fiber trusts X-Forwarded-* from every peer unless told otherwise.
 		EnableTrustedProxyCheck: true,
 		TrustedProxies:          o.TrustedProxies,
@@ -137,7 +143,7 @@ func accessLog(log *slog.Logger, m *metrics) fiber.Handler {
 		status := c.Response().StatusCode()
 		elapsed := time.Since(start)
 		route := routeLabel(c)
-		m.observe(route, c.Method(), status, elapsed)
+		m.observe(route, methodLabel(c.Method()), status, elapsed)
 		if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 			return nil
 		}

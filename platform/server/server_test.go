@@ -69,8 +69,12 @@ func TestAppProbesLogsAndPanics(t *testing.T) {
 		t.Fatalf("panic leaked: %s", body)
 	}
 	token := iss.Token(t, iss.User("sub-42", "alice", "USER"))
-	if r := get("/me?access_token="+token, "Authorization", "Bearer "+token, "X-Request-Id", "abc-123"); r.StatusCode != 200 || r.Header.Get("X-Request-Id") != "abc-123" {
+	if r := get("/me", "Authorization", "Bearer "+token, "X-Request-Id", "abc-123"); r.StatusCode != 200 || r.Header.Get("X-Request-Id") != "abc-123" {
 		t.Fatalf("/me %d id %q", r.StatusCode, r.Header.Get("X-Request-Id"))
+	}
+	// A token in the query is refused (RFC 6750 allows one method per request), and never logged.
+	if r := get("/me?access_token="+token, "Authorization", "Bearer "+token); r.StatusCode != 400 {
+		t.Fatalf("/me with a query token too: %d, want 400", r.StatusCode)
 	}
 	if r := get("/me", "X-Request-Id", "evil\"id with spaces"); r.Header.Get("X-Request-Id") == "evil\"id with spaces" {
 		t.Fatal("an unsafe client request id was echoed")
