@@ -15,7 +15,7 @@ import (
 // one; a system call is told apart by whom it serves (upstream, client, log, scheduler).
 var categoryRules = []struct{ match, category string }{
 	{"crypto/rsa", catRSA}, {"fips140/rsa", catRSA}, {"fips140/bigmod", catRSA}, {"math/big", catRSA},
-	{"authn.BearerToken", catCache}, {"authn.WithPrincipal", catCache},
+	{"authn.Authorization", catEdge}, {"authn.RefuseAmbiguous", catEdge}, {"authn.WithPrincipal", catCache},
 	{"go-jose", catJWT}, {"go-oidc", catJWT}, {"shop/platform/authn", catJWT},
 	{"tokencache", catCache}, {"(*Cache)", catCache}, {"golang-lru", catCache},
 	{"ratelimit", catLimit}, {"x/time/rate", catLimit},

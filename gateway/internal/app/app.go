@@ -8,6 +8,8 @@
 //	                security headers                           edge.SecurityHeaders
 //	                method allowlist (TRACE, CONNECT: 405)     edge.Methods
 //	                canonical path, else 400                   route.CanonicalOnly
+//	                one Authorization header and no token in
+//	                the query or a form body, else 400         authn.RefuseAmbiguous
 //	                global deny list, else 403                 edge.IPRules
 //	                CORS origin allowlist, else 403            edge.CORS
 //	each route      route IP rules; admin-path allowlist       edge.IPRules
@@ -180,7 +182,11 @@ func New(cfg Config, o Options) (*Gateway, error) {
 	gw.App = app
 
 	trusted := edge.TrustedProxies(prefixes(cfg.TrustedProxies))
-	app.Use(trusted.Forwarding(), edge.SecurityHeaders(), edge.Methods(route.ForwardedMethods), route.CanonicalOnly())
+	// RefuseAmbiguous runs on every route, public ones too: the proxy forwards the query
+	// and the Authorization headers as they are, so this is what keeps a second header or
+	// a token in the URL from ever reaching an upstream (or its logs).
+	app.Use(trusted.Forwarding(), edge.SecurityHeaders(), edge.Methods(route.ForwardedMethods), route.CanonicalOnly(),
+		authn.RefuseAmbiguous())
 	if deny := (edge.IPRules{Deny: prefixes(cfg.Deny)}); !deny.Empty() {
 		app.Use(deny.Middleware(nil))
 	}

@@ -90,6 +90,11 @@ func forgedTokens(t *testing.T, iss *testkit.Issuer, jku string) []forged {
 		{"logout token", iss.Token(t, good.With(testkit.Claims{"typ": "Logout"})), "not an access token"},
 		{"no typ", iss.Token(t, good.With(testkit.Claims{"typ": nil})), "not an access token"},
 		{"no subject", iss.Token(t, good.With(testkit.Claims{"sub": nil})), "invalid"},
+		// The realm's own signature, in the JWS JSON serialization: only compact is a token.
+		{"JSON serialization, flattened", testkit.JWSJSON(t, iss.Token(t, good), false, nil), "compact"},
+		{"JSON serialization, general", testkit.JWSJSON(t, iss.Token(t, good), true, nil), "compact"},
+		{"JSON serialization, kid and jku unprotected", testkit.JWSJSON(t, testkit.Sign(t, good, jose.RS256, priv, nil), false,
+			map[string]any{"kid": kid, "jku": jku}), "compact"},
 	}
 }
 
@@ -143,20 +148,18 @@ func TestBadTokensAreRefused(t *testing.T) {
 	}
 }
 
-// TestTokenOnlyFromAuthorizationHeader: a token anywhere but the Authorization header is
-// no token at all; the challenge is the bare one of RFC 6750 section 3.1.
+// TestTokenOnlyFromAuthorizationHeader: a token in a cookie or under another scheme is
+// no token at all; the challenge is the bare one of RFC 6750 section 3.1. (A token in the
+// query or a form body is refused with 400: TestAmbiguousCredentialsAreRefused.)
 func TestTokenOnlyFromAuthorizationHeader(t *testing.T) {
 	h := gateway(t, nil)
-	query := h.request("GET", "/api/orders?access_token="+url.QueryEscape(h.shopper), "")
-	form := h.request("POST", "/api/orders", "", "access_token="+h.shopper)
-	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	cookie := h.request("GET", "/api/orders", "")
 	cookie.AddCookie(&http.Cookie{Name: "access_token", Value: h.shopper})
 	basic := h.request("GET", "/api/orders", "")
 	basic.Header.Set("Authorization", "Basic "+h.shopper)
 	empty := h.request("GET", "/api/orders", "")
 	empty.Header.Set("Authorization", "Bearer ")
-	for name, req := range map[string]*http.Request{"query string": query, "form body": form, "cookie": cookie, "basic scheme": basic, "empty bearer": empty} {
+	for name, req := range map[string]*http.Request{"cookie": cookie, "basic scheme": basic, "empty bearer": empty} {
 		resp, body := h.do(req)
 		isProblem(t, resp, body, http.StatusUnauthorized)
 		if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="shop"` {
@@ -165,6 +168,78 @@ func TestTokenOnlyFromAuthorizationHeader(t *testing.T) {
 	}
 	if h.upstreamHits() != 0 {
 		t.Fatal("a request without a header token reached an upstream")
+	}
+}
+
+// TestAmbiguousCredentialsAreRefused is RFC 6750 section 2 from the attacker's side: two
+// Authorization headers, or a token in the query string or a form body (beside the header
+// or alone), get 400 invalid_request on protected, admin and public routes alike, with the
+// token cache on and off and the shopper's token already cached. No upstream sees any of
+// them, so no access_token ever travels upstream in a URL.
+func TestAmbiguousCredentialsAreRefused(t *testing.T) {
+	for _, cache := range []string{"true", "false"} {
+		t.Run("cache="+cache, func(t *testing.T) {
+			h := gateway(t, map[string]string{"GATEWAY_TOKEN_CACHE": cache, "GATEWAY_BURST": "1000"})
+			for range 2 {
+				if resp, body := h.do(h.request("GET", "/api/orders", h.shopper)); resp.StatusCode != 200 {
+					t.Fatalf("warm-up: %d %s", resp.StatusCode, body)
+				}
+			}
+			warm := h.upstreamHits()
+			type attempt struct {
+				name          string
+				query         string
+				authorization []string
+				form          string
+			}
+			attempts := []attempt{
+				{name: "shopper then admin", authorization: []string{"Bearer " + h.shopper, "Bearer " + h.admin}},
+				{name: "admin then shopper", authorization: []string{"Bearer " + h.admin, "Bearer " + h.shopper}},
+				{name: "Bearer then Basic", authorization: []string{"Bearer " + h.shopper, "Basic YWxpY2U6c2VjcmV0"}},
+				{name: "Bearer then garbage", authorization: []string{"Bearer " + h.shopper, "garbage"}},
+				{name: "header and query", query: "?access_token=" + url.QueryEscape(h.admin), authorization: []string{"Bearer " + h.shopper}},
+				{name: "query alone", query: "?page=1&access_token=" + url.QueryEscape(h.shopper)},
+				{name: "header and form body", form: "access_token=" + url.QueryEscape(h.admin), authorization: []string{"Bearer " + h.shopper}},
+				{name: "form body alone", form: "access_token=" + url.QueryEscape(h.shopper)},
+			}
+			for _, a := range attempts {
+				for _, path := range []string{"/api/orders", "/api/admin/products", "/api/public/products"} {
+					req := h.request("GET", path+a.query, "")
+					if a.form != "" {
+						req = h.request("POST", path+a.query, "", a.form)
+						req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					}
+					req.Header["Authorization"] = a.authorization
+					resp, body := h.do(req)
+					p := isProblem(t, resp, body, http.StatusBadRequest)
+					challenge := resp.Header.Get("WWW-Authenticate")
+					if !strings.HasPrefix(challenge, `Bearer realm="shop", error="invalid_request"`) || p.Detail == "" {
+						t.Fatalf("%s on %s: WWW-Authenticate %q, detail %q; want invalid_request", a.name, path, challenge, p.Detail)
+					}
+					if strings.Contains(body, h.shopper) || strings.Contains(body, h.admin) {
+						t.Fatalf("%s: the refusal repeats a token: %s", a.name, body)
+					}
+				}
+			}
+			if n := h.upstreamHits() - warm; n != 0 {
+				t.Fatalf("ambiguous requests reached the upstreams %d times", n)
+			}
+			for _, u := range []*upstream{h.order, h.payment} {
+				u.mu.Lock()
+				for _, p := range u.paths {
+					if strings.Contains(p, "access_token") {
+						t.Errorf("%s upstream saw a token in the URL: %s", u.name, p)
+					}
+				}
+				u.mu.Unlock()
+			}
+			// The control: the same routes, one header and no parameter, pass.
+			for _, path := range []string{"/api/orders?page=1", "/api/public/products?access_tokens=1"} {
+				if resp, body := h.do(h.request("GET", path, h.shopper)); resp.StatusCode != 200 {
+					t.Fatalf("%s with one bearer header: %d %s", path, resp.StatusCode, body)
+				}
+			}
+		})
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 func TestMetricsAndLogs(t *testing.T) {
 	h := gateway(t, nil)
 	for _, id := range []string{"o-1", "o-2", "o-3"} {
-		req := h.request("GET", "/api/orders/"+id+"?access_token=leak-"+id, h.shopper)
+		req := h.request("GET", "/api/orders/"+id+"?secret=leak-"+id, h.shopper)
 		req.Header.Set("X-Request-Id", "req-"+id)
 		if resp, _ := h.do(req); resp.StatusCode != 200 {
 			t.Fatalf("%s: %d", id, resp.StatusCode)
@@ -20,6 +20,8 @@ func TestMetricsAndLogs(t *testing.T) {
 	}
 	bad := h.iss.Token(t, h.iss.User("mallory-sub", "mallory", "USER").With(map[string]any{"aud": "account"}))
 	h.do(h.request("GET", "/api/orders/o-4", bad))
+	// Refused with 400, and its query no more logged than an admitted one's.
+	h.do(h.request("GET", "/api/orders/o-5?access_token=leak-o-5", ""))
 	h.raw("GET /api/%2e%2e/admin HTTP/1.1")
 
 	_, metrics := h.do(h.request("GET", "/metrics", ""))
@@ -31,7 +33,7 @@ func TestMetricsAndLogs(t *testing.T) {
 	}
 
 	logs := h.logs.String()
-	for _, secret := range []string{h.shopper, bad, "leak-o-1"} {
+	for _, secret := range []string{h.shopper, bad, "leak-o-1", "leak-o-5"} {
 		if strings.Contains(logs, secret) {
 			t.Fatalf("the logs contain a token or query string:\n%s", logs)
 		}

@@ -136,7 +136,12 @@ type pending struct {
 // hook in platform/authn's middleware would make this one handler.
 func (c *Cache) Middleware(verify fiber.Handler) (lookup, store fiber.Handler) {
 	lookup = func(ctx *fiber.Ctx) error {
-		credential := ctx.Request().Header.Peek(fiber.HeaderAuthorization)
+		// Not Header.Peek: that takes the first of several Authorization headers, and a hit
+		// would skip verify, which refuses such a request.
+		credential, err := authn.Authorization(ctx)
+		if err != nil {
+			return err
+		}
 		if len(credential) == 0 {
 			return verify(ctx)
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -176,5 +177,65 @@ func TestMiddleware(t *testing.T) {
 	}
 	if verified.Load() != before+1 {
 		t.Fatal("a cached token was served across a key change without being verified again")
+	}
+}
+
+// TestAmbiguousRequestsNeverHit: with alice's token cached, a request that sends it as the
+// first of two Authorization headers, or beside an access_token in the query, is refused
+// with 400 by the lookup itself: a hit on the first header would skip the verifier that
+// refuses such requests.
+func TestAmbiguousRequestsNeverHit(t *testing.T) {
+	iss := testkit.NewIssuer(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	v, err := authn.NewVerifier(authn.Config{Issuer: iss.URL, Audience: testkit.Audience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keys first, so that the warm-up entry is stored under the generation that lasts.
+	if err := v.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cache := tokencache.New(v, 0, nil)
+	var verified, served atomic.Int64
+	verify := v.Middleware(log)
+	lookup, store := cache.Middleware(func(c *fiber.Ctx) error { verified.Add(1); return verify(c) })
+	app := fiber.New(fiber.Config{ErrorHandler: problem.Handler(log, nil)})
+	app.Get("/me", lookup, store, func(c *fiber.Ctx) error {
+		served.Add(1)
+		p, _ := authn.PrincipalFrom(c)
+		return c.SendString(p.Subject)
+	})
+	alice := "Bearer " + iss.Token(t, iss.User("u-1", "alice", "USER"))
+	send := func(target string, authorization ...string) *http.Response {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.Header["Authorization"] = authorization
+		resp, err := app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := send("/me", alice); resp.StatusCode != http.StatusOK {
+		t.Fatalf("warm-up: %d", resp.StatusCode)
+	}
+	if resp := send("/me", alice); resp.StatusCode != http.StatusOK || verified.Load() != 1 {
+		t.Fatalf("a second plain request: %d, verified %d times; want a cache hit", resp.StatusCode, verified.Load())
+	}
+	warm := served.Load()
+	for name, resp := range map[string]*http.Response{
+		"cached token, then Basic":     send("/me", alice, "Basic YWxpY2U6c2VjcmV0"),
+		"cached token, then garbage":   send("/me", alice, "garbage"),
+		"cached token and a query one": send("/me?access_token=x", alice),
+		"cached token twice":           send("/me", alice, alice),
+	} {
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_request"`) {
+			t.Errorf("%s: %d %q, want 400 invalid_request", name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if n := served.Load() - warm; n != 0 {
+		t.Fatalf("ambiguous requests were served %d times", n)
+	}
+	if verified.Load() != 1 {
+		t.Fatalf("verified %d times; ambiguous requests must be refused before any lookup or verification", verified.Load())
 	}
 }
