@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -199,12 +200,24 @@ func (h *Handlers) listAll(c *fiber.Ctx) error {
 	return c.JSON(toPaymentsJSON(ps))
 }
 
+// maxActorLength is the longest username the audit log stores.
+const maxActorLength = 255
+
+// audit lists the audit log, newest first, filtered by ?action= (one of
+// payment.AuditActions) and ?actor= (a username, exactly), and paged.
 func (h *Handlers) audit(c *fiber.Ctx) error {
 	page, fields := pageOf(c)
+	f := payment.AuditFilter{Action: c.Query("action"), Actor: c.Query("actor"), Page: page}
+	if f.Action != "" && !slices.Contains(payment.AuditActions, f.Action) {
+		fields = append(fields, problem.FieldError{Field: "action", Message: "must be one of " + strings.Join(payment.AuditActions, ", ")})
+	}
+	if len(f.Actor) > maxActorLength {
+		fields = append(fields, problem.FieldError{Field: "actor", Message: "must be at most " + strconv.Itoa(maxActorLength) + " characters"})
+	}
 	if len(fields) > 0 {
 		return problem.Invalid("invalid query parameters", fields...)
 	}
-	entries, err := h.svc.AuditLog(c.UserContext(), page)
+	entries, err := h.svc.AuditLog(c.UserContext(), f)
 	if err != nil {
 		return h.fail(c, err)
 	}

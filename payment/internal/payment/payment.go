@@ -212,3 +212,15 @@ type Filter struct {
 	Status  Status
 	Page    Page
 }
+
+// AuditFilter narrows the audit log; zero fields do not filter.
+type AuditFilter struct {
+	// Action is one of AuditActions.
+	Action string
+	// Actor is who acted (a username), matched exactly.
+	Actor string
+	Page  Page
+}
+
+// AuditActions lists every action the audit log records, for the filters that name one.
+var AuditActions = []string{AuditRefund}

@@ -97,6 +97,6 @@ type Store interface {
 	Refund(ctx context.Context, paymentID string, key Idempotency, plan func(Payment) (RefundPlan, error)) (Refund, error)
 	// RefundByKey returns the refund created under the key, and the request fingerprint.
 	RefundByKey(ctx context.Context, subject, key string) (Refund, string, error)
-	// Audit lists the audit log, newest first.
-	Audit(ctx context.Context, page Page) ([]AuditEntry, error)
+	// Audit lists the audit log entries matching f, newest first.
+	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 }

@@ -344,8 +344,8 @@ func (s *Service) PaymentsOfOrder(ctx context.Context, orderID string) ([]Paymen
 }
 
 // AuditLog lists the audit log (for admins).
-func (s *Service) AuditLog(ctx context.Context, page Page) ([]AuditEntry, error) {
-	return s.store.Audit(ctx, page)
+func (s *Service) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	return s.store.Audit(ctx, f)
 }
 
 // ValidID reports whether id is a UUID in its canonical 36-character form: the only form

@@ -449,9 +449,16 @@ func (s *Store) Refunds(ctx context.Context, paymentID string) ([]payment.Refund
 }
 
 // Audit implements payment.Store.
-func (s *Store) Audit(ctx context.Context, page payment.Page) ([]payment.AuditEntry, error) {
+func (s *Store) Audit(ctx context.Context, f payment.AuditFilter) ([]payment.AuditEntry, error) {
+	db := paged(s.db.WithContext(ctx), f.Page)
+	if f.Action != "" {
+		db = db.Where("action = ?", f.Action)
+	}
+	if f.Actor != "" {
+		db = db.Where("actor_name = ?", f.Actor)
+	}
 	var rows []auditRow
-	if err := paged(s.db.WithContext(ctx), page).Order("at DESC, id DESC").Find(&rows).Error; err != nil {
+	if err := db.Order("at DESC, id DESC").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]payment.AuditEntry, len(rows))

@@ -384,7 +384,7 @@ func TestRefundWritesRefundAuditAndNoticeTogether(t *testing.T) {
 		if err != nil || fp != k.Fingerprint || !reflect.DeepEqual(byKey, r) {
 			t.Fatalf("refund by key: %+v %q %v\nwant %+v", byKey, fp, err, r)
 		}
-		audit, _ := s.Audit(ctx, payment.Page{})
+		audit, _ := s.Audit(ctx, payment.AuditFilter{})
 		if len(audit) != 1 || audit[0].ActorSubject != "ada" || audit[0].Resource != "payment/"+p.ID || audit[0].RequestID != "req-ada" {
 			t.Fatalf("audit: %+v", audit)
 		}
@@ -414,7 +414,7 @@ func snapshot(t *testing.T, s *store.Store, id string) string {
 	t.Helper()
 	p, _ := s.Payment(t.Context(), id)
 	refunds, _ := s.Refunds(t.Context(), id)
-	audit, _ := s.Audit(t.Context(), payment.Page{})
+	audit, _ := s.Audit(t.Context(), payment.AuditFilter{})
 	pending, _ := s.PendingNotices(t.Context())
 	return fmt.Sprintf("%+v %d %d %d", p, len(refunds), len(audit), pending)
 }
