@@ -1,6 +1,6 @@
 // Package auth is the webapp's OpenID Connect client for Keycloak: the authorization code
 // flow with PKCE (S256), state and nonce; the ID token check; refreshing tokens; the
-// RP-initiated logout URL; and the verification of back-channel logout tokens. It speaks
+// RP-initiated logout form; and the verification of back-channel logout tokens. It speaks
 // the protocol only; the HTTP handlers that use it live in package web.
 //
 // golang.org/x/oauth2 runs the code exchange and the refresh, github.com/coreos/go-oidc
@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -377,29 +376,4 @@ func (c *Client) idVerifier() *oidc.IDTokenVerifier {
 		// go-oidc has no leeway on exp; shifting its clock back grants it.
 		Now: func() time.Time { return time.Now().Add(-c.cfg.Leeway) },
 	})
-}
-
-// LogoutURL is Keycloak's end-session URL for the browser: RP-initiated logout with the ID
-// token as hint and the registered post-logout URI. It returns "" when the realm has no
-// end-session endpoint.
-func (c *Client) LogoutURL(ctx context.Context, idToken string) (string, error) {
-	ep, err := c.endpoints(ctx)
-	if err != nil {
-		return "", err
-	}
-	if ep.endSession == "" {
-		return "", nil
-	}
-	q := url.Values{
-		"client_id":                {c.cfg.ClientID},
-		"post_logout_redirect_uri": {c.logoutTo},
-	}
-	if idToken != "" {
-		q.Set("id_token_hint", idToken)
-	}
-	sep := "?"
-	if strings.Contains(ep.endSession, "?") {
-		sep = "&"
-	}
-	return ep.endSession + sep + q.Encode(), nil
 }

@@ -84,9 +84,9 @@ func TestInternalDiscovery(t *testing.T) {
 		t.Fatalf("the browser is sent to %q", to)
 	}
 	u, tok := login(t, c, kc, oidctest.Alice) // the exchange reaches the token endpoint
-	out, err := c.LogoutURL(context.Background(), tok.ID)
-	if err != nil || !strings.HasPrefix(out, kc.URL+"/protocol/openid-connect/logout?") {
-		t.Fatalf("logout URL %q %v", out, err)
+	out, err := c.EndSession(context.Background(), tok.ID)
+	if err != nil || out == nil || out.Action != kc.URL+"/protocol/openid-connect/logout" {
+		t.Fatalf("logout form %+v %v", out, err)
 	}
 	if u.Subject != oidctest.Alice.Subject {
 		t.Fatal(u)

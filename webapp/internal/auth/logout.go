@@ -9,6 +9,42 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 )
 
+// EndSession is how the browser ends the Keycloak session (OpenID Connect RP-Initiated
+// Logout 1.0): a form the browser posts to Action, Keycloak's end-session endpoint, with
+// Fields. It is a POST rather than a redirect because the ID token goes along as
+// id_token_hint, and in a URL it would stay in the browser's history and in the logs of
+// every proxy on the way; the specification lets the form be posted.
+type EndSession struct {
+	Action string
+	Fields []FormField
+}
+
+// FormField is one hidden field of a form, in the order it is written.
+type FormField struct {
+	Name, Value string
+}
+
+// EndSession returns the form that logs the browser out of Keycloak with idToken as hint
+// and the registered post-logout URI, or nil when the realm has no end-session endpoint.
+// Without an ID token Keycloak asks the user to confirm the logout.
+func (c *Client) EndSession(ctx context.Context, idToken string) (*EndSession, error) {
+	ep, err := c.endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ep.endSession == "" {
+		return nil, nil
+	}
+	f := &EndSession{Action: ep.endSession, Fields: []FormField{
+		{Name: "client_id", Value: c.cfg.ClientID},
+		{Name: "post_logout_redirect_uri", Value: c.logoutTo},
+	}}
+	if idToken != "" {
+		f.Fields = append(f.Fields, FormField{Name: "id_token_hint", Value: idToken})
+	}
+	return f, nil
+}
+
 // BackchannelLogoutEvent is the `events` member that marks a logout token (OpenID Connect
 // Back-Channel Logout 1.0, section 2.4).
 const BackchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"

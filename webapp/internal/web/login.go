@@ -121,7 +121,9 @@ func keycloakError(code string, stepUp bool) string {
 
 // logout ends the local session (cart included) and then the Keycloak session, through
 // RP-initiated logout with the ID token as hint, which brings the browser back to the
-// shop's front page.
+// shop's front page. The hint travels in the body of a form the page posts to Keycloak
+// (auth.EndSession), never in a URL: a small script of the webapp's own submits it, and a
+// Continue button does when scripts are off.
 func (h *handlers) logout(c *fiber.Ctx) error {
 	st := session.From(c)
 	var idToken string
@@ -133,12 +135,15 @@ func (h *handlers) logout(c *fiber.Ctx) error {
 	if !loggedIn {
 		return c.Redirect("/", fiber.StatusSeeOther)
 	}
-	to, err := h.Auth.LogoutURL(c.UserContext(), idToken)
-	if err != nil || to == "" {
+	form, err := h.Auth.EndSession(c.UserContext(), idToken)
+	if err != nil || form == nil {
 		h.Log.Warn("logout at Keycloak not possible; logged out locally", "err", err)
 		return c.Redirect("/", fiber.StatusSeeOther)
 	}
-	return c.Redirect(to, fiber.StatusSeeOther)
+	// This page alone may run a script, and only the webapp's own files: the one that
+	// submits the form.
+	c.Set(fiber.HeaderContentSecurityPolicy, h.logoutPolicy)
+	return h.render(c, page{name: "logout", title: "Logging out", data: form})
 }
 
 // backchannelLogout is Keycloak telling the webapp that a login ended (logout elsewhere, an

@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -300,5 +301,65 @@ func TestSessionCookies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLogoutPostsTheHintToKeycloak: logging out ends the shop's session and answers a page
+// whose form posts the ID token to Keycloak's end-session endpoint as a hidden field: no
+// redirect, so the token is in no Location header and no URL. Only that page may run a
+// script, the webapp's own one that submits the form; the page is never cached.
+func TestLogoutPostsTheHintToKeycloak(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.loginAs(oidctest.Alice)
+	home := b.get("/")
+	if csp := home.Header.Get("Content-Security-Policy"); strings.Contains(csp, "script-src") || !strings.Contains(csp, "default-src 'none'") {
+		t.Fatalf("a page other than logout allows scripts: %q", csp)
+	}
+
+	r := b.post("/logout", nil)
+	mustStatus(t, r, http.StatusOK)
+	if loc := r.location(); loc != "" {
+		t.Fatalf("logout redirects to %q", loc)
+	}
+	endSession := e.kc.URL + "/protocol/openid-connect/logout"
+	mustContain(t, r, `<form id="end-session" method="post" action="`+endSession+`">`,
+		`<input type="hidden" name="client_id" value="webapp">`,
+		`<input type="hidden" name="post_logout_redirect_uri" value="`+publicURL+`/">`,
+		`<button id="end-session-continue" type="submit"`,
+		`<script src="/static/logout.js"></script>`)
+	hint := formValue(t, r.body, "id_token_hint")
+	if !slices.Contains(e.kc.IDTokens(), hint) {
+		t.Fatalf("the hint %q is not an ID token the realm issued", hint)
+	}
+	csp := r.Header.Get("Content-Security-Policy")
+	kc, _ := url.Parse(e.kc.URL)
+	for _, want := range []string{"default-src 'none'", "script-src 'self'", "form-action 'self' " + kc.Scheme + "://" + kc.Host} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("the logout page's policy %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(r.body, "<script>") {
+		t.Error("the logout page runs inline script")
+	}
+	if cc := r.Header.Get("Cache-Control"); !strings.Contains(cc, "no-store") {
+		t.Errorf("the page holding the ID token may be cached: %q", cc)
+	}
+	if loggedIn(t, b) {
+		t.Fatal("the shop's session survived logout")
+	}
+
+	js := b.get("/static/logout.js")
+	mustStatus(t, js, http.StatusOK)
+	if ct := js.Header.Get("Content-Type"); !strings.Contains(ct, "javascript") {
+		t.Fatalf("logout.js served as %q", ct)
+	}
+	mustContain(t, js, `getElementById("end-session").submit()`)
+
+	// Logged out already: nothing to end at Keycloak, back to the shop.
+	again := b.post("/logout", nil)
+	mustStatus(t, again, http.StatusSeeOther)
+	if again.location() != "/" {
+		t.Fatalf("a second logout goes to %q", again.location())
 	}
 }

@@ -1,11 +1,13 @@
 // Package web serves the shop's pages and the admin console: server-rendered HTML from
-// embedded templates, one embedded stylesheet, no script at all.
+// embedded templates, one embedded stylesheet, and no script but the one that posts the
+// logout form to Keycloak.
 //
 // Every route is declared once in routes.go with who may use it (public, shopper, admin).
-// Around the routes: security headers and a Content-Security-Policy that allows no script,
-// Cache-Control: no-store on every page (they all carry the session's cart or a CSRF
-// token), CSRF protection bound to the session on every state-changing form, and one place
-// that turns errors, including the API's, into pages a person can act on.
+// Around the routes: security headers and a Content-Security-Policy that allows no script
+// (the logout page's allows the webapp's own), Cache-Control: no-store on every page (they
+// all carry the session's cart or a CSRF token), CSRF protection bound to the session on
+// every state-changing form, and one place that turns errors, including the API's, into
+// pages a person can act on.
 package web
 
 import (
@@ -58,6 +60,9 @@ type handlers struct {
 	Deps
 	pages pages
 	now   func() time.Time
+	// logoutPolicy is the Content-Security-Policy of the logout page, the only page with a
+	// script (static/logout.js).
+	logoutPolicy string
 }
 
 // Mount installs the webapp's middleware and routes on app, which platform/server.New
@@ -71,15 +76,16 @@ func Mount(app *fiber.App, d Deps) error {
 	if err != nil || issuer.Host == "" {
 		return fmt.Errorf("web: issuer %q is not a URL", d.Issuer)
 	}
-	h := &handlers{Deps: d, pages: p, now: time.Now}
+	// No script of any kind; styles only from this origin; forms post here, and may be
+	// redirected or posted to Keycloak (login when checking out, logout), which browsers
+	// check against form-action too.
+	policy := "default-src 'none'; style-src 'self'; img-src 'self' data:; " +
+		"form-action 'self' " + issuer.Scheme + "://" + issuer.Host + "; " +
+		"frame-ancestors 'none'; base-uri 'none'"
+	h := &handlers{Deps: d, pages: p, now: time.Now, logoutPolicy: policy + "; script-src 'self'"}
 
 	app.Use(helmet.New(helmet.Config{
-		// No script of any kind; styles only from this origin; forms post here, and may be
-		// redirected to Keycloak (login when checking out, logout), which browsers check
-		// against form-action too.
-		ContentSecurityPolicy: "default-src 'none'; style-src 'self'; img-src 'self' data:; " +
-			"form-action 'self' " + issuer.Scheme + "://" + issuer.Host + "; " +
-			"frame-ancestors 'none'; base-uri 'none'",
+		ContentSecurityPolicy: policy,
 		// same-origin, not helmet's no-referrer: the CSRF middleware checks the Referer of
 		// HTTPS form posts, and a failed refresh uses it to return the user to their page.
 		ReferrerPolicy:   "same-origin",
