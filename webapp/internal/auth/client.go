@@ -335,6 +335,11 @@ func (c *Client) accept(ctx context.Context, tok *oauth2.Token, nonce string, pr
 		t.ID = prev.ID
 		return u, t, nil
 	}
+	// go-oidc parses the JWS JSON serialization too, whose unprotected header no signature
+	// covers; an ID token is a compact JWT, so nothing else reaches it.
+	if err := authn.RequireCompact(rawID); err != nil {
+		return nil, nil, fmt.Errorf("%w: ID token: %v", ErrInvalidToken, err)
+	}
 	id, err := c.idVerifier().Verify(ctx, rawID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: ID token: %v", ErrInvalidToken, err)

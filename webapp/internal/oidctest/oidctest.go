@@ -50,6 +50,9 @@ type Provider struct {
 	AccessTTL time.Duration
 	// TamperID, when set, changes ID token claims before signing (forged logins).
 	TamperID func(testkit.Claims)
+	// ReserializeID, when set, rewrites the signed ID token, signature intact, before it is
+	// sent (e.g. in the JWS JSON serialization).
+	ReserializeID func(compact string) string
 	// Down makes the token endpoint answer 503.
 	Down  bool
 	delay time.Duration
@@ -329,6 +332,9 @@ func (p *Provider) respond(w http.ResponseWriter, f *family) {
 		p.TamperID(idc)
 	}
 	id := p.Token(p.t, idc)
+	if p.ReserializeID != nil {
+		id = p.ReserializeID(id)
+	}
 	f.current = refresh
 	p.families[refresh] = f
 	p.issued = append(p.issued, access, refresh)
