@@ -8,8 +8,10 @@
 # Containerfile/script (or base image, or Keycloak version) rebuilds just what depends on it.
 #
 # Images (all local, under localhost/ so that no engine tries to pull them):
-#   localhost/shop-standin/debian:bookworm    debootstrap minbase + ca-certificates
-#   localhost/shop-standin/postgres:<major>   PostgreSQL from Debian, official-image interface
+#   localhost/shop-standin/debian:<suite>     debootstrap minbase + ca-certificates (bookworm;
+#                                             trixie too when the pinned PostgreSQL needs it)
+#   localhost/shop-standin/postgres:<major>   PostgreSQL from Debian, official-image interface; the
+#                                             major is docker-compose.yml's (one pin)
 #   localhost/shop-standin/redis:<major>      redis-server from Debian
 #   localhost/shop-standin/keycloak:<version> Keycloak distribution (keycloak/VERSION) on JRE 17
 # Set SHOP_IMAGES_REBUILD=1 to rebuild everything.
@@ -90,13 +92,16 @@ timed() { # name command...
 
 # --- base ---------------------------------------------------------------------------------
 
+# build_base <suite>: the minimal Debian image of a suite, localhost/shop-standin/debian:<suite>.
 build_base() {
+  local suite=$1 image=localhost/shop-standin/debian:$1
   local h; h=$(inputs_hash "$suite" "$images/debian")
-  if up_to_date "$base" "$h"; then log "$base up to date"; return; fi
+  if up_to_date "$image" "$h"; then log "$image up to date"; return; fi
   local mirror security tmp
-  mirror=$(apt_mirror "$suite") || die "no deb source for suite $suite in the machine's apt sources"
-  security=$(apt_mirror "$suite-security" || true)
-  log "building $base (debootstrap $suite from the machine's apt mirror)"
+  # The machine's sources name its own suite; the same archive serves the others.
+  mirror=$(apt_mirror "$suite" || apt_mirror bookworm) || die "no deb source for suite $suite in the machine's apt sources"
+  security=$(apt_mirror "$suite-security" || apt_mirror bookworm-security || true)
+  log "building $image (debootstrap $suite from the machine's apt mirror)"
   tmp=$(mktemp -d); tmpdirs+=("$tmp")
   bash "$images/debian/rootfs.sh" "$tmp/rootfs" "$suite" "$mirror" "$security" > "$tmp/debootstrap.log" 2>&1 \
     || { tail -n 40 "$tmp/debootstrap.log" >&2; [ -f "$tmp/rootfs/debootstrap/debootstrap.log" ] && tail -n 40 "$tmp/rootfs/debootstrap/debootstrap.log" >&2; die "debootstrap failed"; }
@@ -104,12 +109,13 @@ build_base() {
     --change "LABEL $label=$h" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["/bin/bash"]' \
-    --quiet - "$base" >/dev/null
+    --quiet - "$image" >/dev/null
 }
 
 # --- derived images -----------------------------------------------------------------------
 
 # build <image> <containerfile-dir> <context> <extra-hash-input> [build args...]
+# (the hash covers the bookworm base; an image on another base names that base's label in extra)
 build_derived() {
   local image=$1 dir=$2 context=$3 extra=$4; shift 4
   local h; h=$(inputs_hash "$extra base=$(image_label "$base")" "$dir")
@@ -119,10 +125,18 @@ build_derived() {
     --label "$label=$h" "$@" -f "$root/$dir/Containerfile" -t "$image" "$context" >/dev/null
 }
 
-timed base build_base
+timed base build_base "$suite"
 
-# package versions of the stand-ins, named after what Debian bookworm ships
-pg_major=15
+# One pin for PostgreSQL: the major of docker-compose.yml's default image, which the e2e
+# harness names too (integration/harness checks that they agree). The stand-in installs it
+# from the Debian suite that ships it.
+pg_major=$(sed -nE 's/.*SHOP_POSTGRES_IMAGE:-postgres:([0-9]+).*/\1/p' docker-compose.yml | head -n1)
+case "$pg_major" in
+  15) pg_suite=bookworm ;;
+  17) pg_suite=trixie ;;
+  *) die "docker-compose.yml names PostgreSQL '${pg_major:-?}'; no Debian suite known here ships it (15: bookworm, 17: trixie)" ;;
+esac
+if [ "$pg_suite" != "$suite" ]; then timed base build_base "$pg_suite"; fi
 redis_major=7
 kc_version=$(tr -d '[:space:]' < keycloak/VERSION)
 
@@ -130,8 +144,9 @@ postgres_image=localhost/shop-standin/postgres:$pg_major
 redis_image=localhost/shop-standin/redis:$redis_major
 keycloak_image=localhost/shop-standin/keycloak:$kc_version
 
-timed postgres build_derived "$postgres_image" "$images/postgres" "$images/postgres" "pg=$pg_major" \
-  --build-arg "PG_MAJOR=$pg_major"
+timed postgres build_derived "$postgres_image" "$images/postgres" "$images/postgres" \
+  "pg=$pg_major pgbase=$(image_label "localhost/shop-standin/debian:$pg_suite")" \
+  --build-arg "PG_MAJOR=$pg_major" --build-arg "SUITE=$pg_suite"
 timed redis build_derived "$redis_image" "$images/redis" "$images/redis" "redis=$redis_major"
 # The Keycloak image is built from a pristine copy of the distribution (keycloak/fetch.sh puts the
 # zip and an unpacked copy under .cache/keycloak; the unpacked copy may hold local run data).

@@ -13,7 +13,7 @@ sock=/var/run/docker.sock
 log() { echo "setup-podman: $*" >&2; }
 
 # --- packages ---------------------------------------------------------------------------
-pkgs=(podman runc fuse-overlayfs slirp4netns uidmap debootstrap)
+pkgs=(podman runc fuse-overlayfs slirp4netns uidmap debootstrap golang-github-containernetworking-plugin-dnsname)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -68,6 +68,52 @@ else
 fi
 if command -v docker >/dev/null 2>&1; then
   DOCKER_HOST="unix://$sock" docker version --format 'docker client {{.Client.Version}} -> server {{.Server.Version}}' >&2 || true
+fi
+
+# --- container DNS ----------------------------------------------------------------------
+# Every service finds its peers by name (postgres, keycloak, order ...). Debian's Podman 4 puts
+# containers on CNI networks, which resolve names only with the dnsname plugin; netavark
+# networks need aardvark-dns. Without it every service dies at start with "lookup postgres: no
+# such host", so say so now rather than after a long wait.
+dns_fail() {
+  log "container DNS: $*"
+  log "  fix: apt-get install golang-github-containernetworking-plugin-dnsname (CNI backend),"
+  log "  or aardvark-dns with Podman's netavark backend; then remove networks created before"
+  log "  (podman network rm <name>): a network keeps the DNS setting it was created with."
+  exit 1
+}
+backend=$(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null || echo unknown)
+case "$backend" in
+  cni)
+    found=''
+    for d in /usr/lib/cni /usr/libexec/cni /opt/cni/bin; do [ -x "$d/dnsname" ] && found=$d/dnsname; done
+    [ -n "$found" ] || dns_fail "Podman uses CNI networks and the dnsname plugin is missing"
+    ;;
+  netavark)
+    found=''
+    for d in /usr/libexec/podman /usr/lib/podman; do [ -x "$d/aardvark-dns" ] && found=$d/aardvark-dns; done
+    [ -n "$found" ] || dns_fail "Podman uses netavark networks and aardvark-dns is missing"
+    ;;
+  *) log "container DNS: unknown network backend '$backend', not checked" ;;
+esac
+# With an image at hand (a machine that built the stand-ins before), prove it: two containers
+# on a new network, one resolving the other by name. The e2e harness does the same before
+# every run (harness.CheckContainerDNS), so a fresh machine is covered there.
+probe_image=$(podman images --format '{{.Repository}}:{{.Tag}}' 'localhost/shop-standin/redis' 2>/dev/null | head -n1 || true)
+if [ -n "$probe_image" ]; then
+  net=shop-dns-probe-$$
+  cleanup_probe() { podman rm -f -t 0 "$net-a" "$net-b" >/dev/null 2>&1 || true; podman network rm -f "$net" >/dev/null 2>&1 || true; }
+  cleanup_probe
+  podman network create "$net" >/dev/null
+  podman run -d --name "$net-a" --network "$net" "$probe_image" >/dev/null
+  if ! answer=$(timeout 60 podman run --rm --name "$net-b" --network "$net" "$probe_image" \
+      sh -c "for i in \$(seq 1 20); do redis-cli -h $net-a ping 2>&1 | grep -q PONG && { echo PONG; exit 0; }; sleep 0.5; done; redis-cli -h $net-a ping 2>&1" 2>&1) \
+      || [ "$answer" != PONG ]; then
+    cleanup_probe
+    dns_fail "a container on a new network could not resolve another by name ($answer)"
+  fi
+  cleanup_probe
+  log "container DNS: checked ($backend network, $probe_image)"
 fi
 
 # --- environment for callers ------------------------------------------------------------

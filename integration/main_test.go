@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +31,19 @@ func run(m *testing.M) int {
 		shop = harness.LocalStack()
 		return m.Run()
 	}
+	// An interrupted run (Ctrl-C, a CI timeout's SIGTERM) removes what it created before it
+	// goes: the deferred Close below would not run.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		got := <-sig
+		fmt.Fprintf(os.Stderr, "%s: removing the stack's containers and networks\n", got)
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		removed, err := harness.RemoveOwn(cctx)
+		fmt.Fprintf(os.Stderr, "removed %d (%v)\n", len(removed), err)
+		os.Exit(130)
+	}()
 	started := time.Now()
 	s, err := harness.StartStack(ctx)
 	shop = s

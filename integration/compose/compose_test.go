@@ -9,12 +9,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"example.com/shop/integration/harness"
 )
@@ -44,8 +50,9 @@ func runMake(t *testing.T, ctx context.Context, compose string, target string) {
 	}
 }
 
-// waitOK polls url until it answers 200.
-func waitOK(t *testing.T, ctx context.Context, url string) {
+// waitOK polls url until it answers 200, and stops at once, with the culprit's last log
+// lines, when a container of the project has exited with an error or restarted twice.
+func waitOK(t *testing.T, ctx context.Context, project, url string) {
 	t.Helper()
 	for {
 		resp, err := http.Get(url)
@@ -55,6 +62,9 @@ func waitOK(t *testing.T, ctx context.Context, url string) {
 				return
 			}
 		}
+		if trouble := harness.ProjectTrouble(ctx, project); trouble != nil {
+			t.Fatalf("waiting for %s: %v", url, trouble)
+		}
 		select {
 		case <-ctx.Done():
 			t.Fatalf("%s did not answer 200 in time (last: %v)", url, err)
@@ -63,10 +73,57 @@ func waitOK(t *testing.T, ctx context.Context, url string) {
 	}
 }
 
+// publishedPorts are the host ports docker-compose.yml publishes.
+var publishedPorts = []int{8080, 8000, 8180}
+
+// preflight refuses to start where the stack could not come up: the engine's container DNS
+// missing, leftovers of earlier runs that cannot be removed, or a published port taken (a
+// `make run` or `make up` still running).
+func preflight(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if removed, err := harness.RemoveLeftovers(ctx); err != nil {
+		t.Fatal(err)
+	} else if len(removed) > 0 {
+		t.Logf("removed what earlier runs left: %s", strings.Join(removed, ", "))
+	}
+	for _, p := range publishedPorts {
+		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
+		if err != nil {
+			t.Fatalf("port %d, which docker-compose.yml publishes, is taken (a `make run` or `make up` still running?): %v", p, err)
+		}
+		ln.Close()
+	}
+	if err := harness.CheckContainerDNS(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestComposeStack(t *testing.T) {
-	compose := composeCommand(t)
+	// A project name of this run's own: never an earlier run's network or volume, never
+	// another clone's (compose would name the project after the folder, e.g. "main").
+	project := harness.ComposeProject(uuid.NewString()[:8])
+	compose := composeCommand(t) + " -p " + project
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
+	preflight(t, ctx)
+
+	down := sync.OnceFunc(func() {
+		runMake(t, context.Background(), compose, "down")
+		// Whatever compose did not remove is removed here, and the test says so.
+		if left, err := harness.RemoveOwn(context.Background()); len(left) > 0 || err != nil {
+			t.Errorf("`make down` left %s behind (%v)", strings.Join(left, ", "), err)
+		}
+	})
+	// Interrupted (Ctrl-C, a CI timeout), the project still comes down before the process goes.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			down()
+			os.Exit(130)
+		}
+	}()
 	t.Cleanup(func() {
 		if t.Failed() {
 			logs := exec.Command("sh", "-c", compose+" logs --tail 60")
@@ -74,14 +131,14 @@ func TestComposeStack(t *testing.T) {
 			out, _ := logs.CombinedOutput()
 			t.Logf("compose logs:\n%s", out)
 		}
-		runMake(t, context.Background(), compose, "down")
+		down()
 	})
 	runMake(t, ctx, compose, "up")
 
 	const issuer = "http://localhost:8180/realms/shop"
-	waitOK(t, ctx, issuer+"/.well-known/openid-configuration")
-	waitOK(t, ctx, "http://localhost:8080/healthz")
-	waitOK(t, ctx, "http://localhost:8000/readyz")
+	waitOK(t, ctx, project, issuer+"/.well-known/openid-configuration")
+	waitOK(t, ctx, project, "http://localhost:8080/healthz")
+	waitOK(t, ctx, project, "http://localhost:8000/readyz")
 
 	s, err := harness.NewLoginSession(ctx, issuer, "webapp", harness.WebappSecret, "http://localhost:8080/auth/callback")
 	if err != nil {

@@ -8,12 +8,20 @@ import (
 	"runtime"
 )
 
+// The official images the suite runs by default: the same pins as docker-compose.yml's
+// defaults (a test holds them together, and .ci/images.sh builds its stand-ins from them).
+const (
+	DefaultKeycloakImage = "keycloak/keycloak:26.7.3"
+	DefaultPostgresImage = "postgres:17-alpine"
+	DefaultRedisImage    = "redis:7-alpine"
+)
+
 // Image names come from environment variables whose defaults are the official images, so a
 // user with Docker Hub access needs nothing extra; CI sets them to locally built stand-ins.
 var (
-	KeycloakImage = envOr("SHOP_KEYCLOAK_IMAGE", "keycloak/keycloak:26.7.3")
-	PostgresImage = envOr("SHOP_POSTGRES_IMAGE", "postgres:17-alpine")
-	RedisImage    = envOr("SHOP_REDIS_IMAGE", "redis:7-alpine")
+	KeycloakImage = envOr("SHOP_KEYCLOAK_IMAGE", DefaultKeycloakImage)
+	PostgresImage = envOr("SHOP_POSTGRES_IMAGE", DefaultPostgresImage)
+	RedisImage    = envOr("SHOP_REDIS_IMAGE", DefaultRedisImage)
 )
 
 func envOr(name, def string) string {

@@ -81,7 +81,17 @@ func (s *Stack) track(name string, c testcontainers.Container) {
 // that did start are still in the Stack: call Close (and DumpLogs) anyway.
 func StartStack(ctx context.Context) (*Stack, error) {
 	s := &Stack{}
-	nw, err := network.New(ctx)
+	// Fail fast where the stack could not work, instead of waiting minutes for services that
+	// die at start; and never reuse what a killed run left (a network without DNS, once).
+	if removed, err := RemoveLeftovers(ctx); err != nil {
+		return s, err
+	} else if len(removed) > 0 {
+		fmt.Fprintf(os.Stderr, "removed what earlier runs left: %s\n", strings.Join(removed, ", "))
+	}
+	if err := CheckContainerDNS(ctx); err != nil {
+		return s, err
+	}
+	nw, err := network.New(ctx, network.WithLabels(ownLabels()))
 	if err != nil {
 		return s, fmt.Errorf("network: %w", err)
 	}
@@ -101,7 +111,7 @@ func StartStack(ctx context.Context) (*Stack, error) {
 		pg, err := postgres.Run(ctx, PostgresImage,
 			postgres.WithDatabase("orders"), postgres.WithUsername(dbUser), postgres.WithPassword(dbPassword),
 			postgres.WithInitScripts(filepath.Join(RepoRoot(), "integration", "testdata", "init-databases.sql")),
-			postgres.BasicWaitStrategies(),
+			postgres.BasicWaitStrategies(), testcontainers.WithLabels(ownLabels()),
 			network.WithNetwork([]string{"postgres"}, nw))
 		s.Postgres = pg
 		if pg != nil {
@@ -110,7 +120,7 @@ func StartStack(ctx context.Context) (*Stack, error) {
 		errs <- wrap("postgres", err)
 	})
 	wg.Go(func() {
-		rd, err := redis.Run(ctx, RedisImage, network.WithNetwork([]string{"redis"}, nw))
+		rd, err := redis.Run(ctx, RedisImage, testcontainers.WithLabels(ownLabels()), network.WithNetwork([]string{"redis"}, nw))
 		s.Redis = rd
 		if rd != nil {
 			s.track("redis", rd)
@@ -243,6 +253,7 @@ func startKeycloak(ctx context.Context, nw *testcontainers.DockerNetwork, hostPo
 			FileMode:          0o644,
 		}),
 		testcontainers.WithCmd("start-dev", "--import-realm"),
+		testcontainers.WithLabels(ownLabels()),
 		network.WithNetwork([]string{"keycloak"}, nw),
 		// WithWaitStrategy alone caps the wait at 60 s; Keycloak on a busy 2-core machine
 		// can take longer.
@@ -261,6 +272,7 @@ func startService(ctx context.Context, nw *testcontainers.DockerNetwork, name st
 		}),
 		testcontainers.WithEnv(env),
 		testcontainers.WithExposedPorts(p),
+		testcontainers.WithLabels(ownLabels()),
 		network.WithNetwork([]string{name}, nw),
 		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForHTTP("/readyz").WithPort(p).WithStartupTimeout(2*time.Minute)),
 	}
@@ -303,7 +315,7 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// Close removes every container and the network.
+// Close removes every container and the network, and anything else this process created.
 func (s *Stack) Close(ctx context.Context) {
 	s.mu.Lock()
 	cs := append([]named(nil), s.containers...)
@@ -313,6 +325,11 @@ func (s *Stack) Close(ctx context.Context) {
 	}
 	if s.Network != nil {
 		_ = s.Network.Remove(ctx)
+	}
+	if !s.Local() {
+		if _, err := RemoveOwn(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "removing the stack's containers and networks: %v\n", err)
+		}
 	}
 	if s.PKI != nil {
 		_ = os.RemoveAll(s.PKI.Dir)
