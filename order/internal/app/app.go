@@ -1,5 +1,6 @@
 // Package app wires the order service together: configuration, database, token verifier,
-// the payment service clients, the reconciliation, and the two HTTP listeners (the public
+// the payment service clients, the reconciliation, the expiry of unpaid orders, and the
+// two HTTP listeners (the public
 // API, and the internal one behind mutual TLS), then serves until the context ends.
 package app
 
@@ -17,7 +18,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"example.com/shop/order/internal/expiry"
 	"example.com/shop/order/internal/httpapi"
+	"example.com/shop/order/internal/order"
 	"example.com/shop/order/internal/payment"
 	"example.com/shop/order/internal/reconcile"
 	"example.com/shop/order/internal/store"
@@ -84,6 +87,20 @@ type Config struct {
 	// ORDER_PAYMENT_TIMEOUT, so an answer still on its way is never second-guessed).
 	ReconcileInterval time.Duration `env:"ORDER_RECONCILE_INTERVAL" default:"1m"`
 	ReconcileGrace    time.Duration `env:"ORDER_RECONCILE_GRACE" default:"2m"`
+	// PaymentHold is how long an unpaid order keeps its stock before it expires;
+	// ExpiryInterval how often the service looks for expired orders. MaxUnpaid caps a
+	// shopper's unpaid orders; MaxLines and MaxQuantity bound one order. The defaults are
+	// order.DefaultRules.
+	PaymentHold    time.Duration `env:"ORDER_PAYMENT_HOLD" default:"15m"`
+	ExpiryInterval time.Duration `env:"ORDER_EXPIRY_INTERVAL" default:"30s"`
+	MaxUnpaid      int           `env:"ORDER_MAX_UNPAID" default:"3"`
+	MaxLines       int           `env:"ORDER_MAX_LINES" default:"20"`
+	MaxQuantity    int           `env:"ORDER_MAX_QUANTITY" default:"10"`
+}
+
+// rules are the order rules the configuration sets.
+func (c *Config) rules() order.Rules {
+	return order.Rules{MaxLines: c.MaxLines, MaxQuantity: c.MaxQuantity, PaymentHold: c.PaymentHold, MaxUnpaid: c.MaxUnpaid}
 }
 
 // defaultSQLitePath is ORDER_DB_DSN's default for SQLite. It is applied in Validate rather
@@ -127,6 +144,21 @@ func (c *Config) Validate() []error {
 	}
 	if c.ReconcileGrace <= c.PaymentTimeout {
 		errs = append(errs, fmt.Errorf("ORDER_RECONCILE_GRACE = %s: must be longer than ORDER_PAYMENT_TIMEOUT (%s)", c.ReconcileGrace, c.PaymentTimeout))
+	}
+	if c.PaymentHold < order.MinPaymentHold || c.PaymentHold > order.MaxPaymentHold {
+		errs = append(errs, fmt.Errorf("ORDER_PAYMENT_HOLD = %s: must be between %s and %s", c.PaymentHold, order.MinPaymentHold, order.MaxPaymentHold))
+	}
+	if c.ExpiryInterval <= 0 || c.ExpiryInterval > time.Hour {
+		errs = append(errs, fmt.Errorf("ORDER_EXPIRY_INTERVAL = %s: must be more than 0 and at most 1h", c.ExpiryInterval))
+	}
+	if c.MaxUnpaid < 1 || c.MaxUnpaid > order.MaxMaxUnpaid {
+		errs = append(errs, fmt.Errorf("ORDER_MAX_UNPAID = %d: must be between 1 and %d", c.MaxUnpaid, order.MaxMaxUnpaid))
+	}
+	if c.MaxLines < 1 || c.MaxLines > order.MaxLines {
+		errs = append(errs, fmt.Errorf("ORDER_MAX_LINES = %d: must be between 1 and %d", c.MaxLines, order.MaxLines))
+	}
+	if c.MaxQuantity < order.MinQuantity || c.MaxQuantity > order.MaxQuantity {
+		errs = append(errs, fmt.Errorf("ORDER_MAX_QUANTITY = %d: must be between %d and %d", c.MaxQuantity, order.MinQuantity, order.MaxQuantity))
 	}
 	if c.PprofAddr != "" {
 		if err := server.CheckDebugAddr(c.PprofAddr); err != nil {
@@ -176,6 +208,7 @@ type service struct {
 	internal   *httpapi.Internal
 	identity   *mtls.Identity
 	reconciler *reconcile.Reconciler
+	expirer    *expiry.Expirer
 	store      *store.Store
 }
 
@@ -229,6 +262,7 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 			Authenticate: verifier.Middleware(log),
 			Logger:       log,
 			MetricsFrom:  cfg.MetricsFrom,
+			Rules:        cfg.rules(),
 			// Not ready until tokens can be verified and the database answers. The payment
 			// service is not a readiness check: the catalog and orders work without it, and
 			// checkout answers 503 on its own while it is away.
@@ -239,11 +273,12 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) 
 		reconciler: reconcile.New(db, lookup, reconcile.Options{
 			Grace: cfg.ReconcileGrace, Interval: cfg.ReconcileInterval, Actor: cfg.ClientID, Logger: log,
 		}),
-		store: db,
+		expirer: expiry.New(db, expiry.Options{Interval: cfg.ExpiryInterval, Actor: cfg.ClientID, Logger: log}),
+		store:   db,
 	}, nil
 }
 
-// serve runs both listeners and the reconciliation until ctx is cancelled or one of them
+// serve runs both listeners, the reconciliation and the expiry until ctx is cancelled or one of them
 // fails, then stops the others. The internal listener speaks TLS 1.3 only and requires a
 // client certificate from the internal CA.
 func (s *service) serve(ctx context.Context, public, internal net.Listener) error {
@@ -253,6 +288,7 @@ func (s *service) serve(ctx context.Context, public, internal net.Listener) erro
 		return server.Serve(ctx, s.internal.App, tls.NewListener(internal, s.identity.ServerConfig()))
 	})
 	g.Go(func() error { s.reconciler.Run(ctx); return nil })
+	g.Go(func() error { s.expirer.Run(ctx); return nil })
 	return g.Wait()
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"example.com/shop/order/internal/order"
 	"example.com/shop/platform/config"
 	"example.com/shop/platform/testkit"
 )
@@ -34,9 +35,13 @@ func TestConfigDefaultsAndChecks(t *testing.T) {
 		ClientID: "order-service", ClientSecret: "s3cret", TokenExchange: true, PaymentAudience: "payment-service",
 		PaymentInternalURL: "https://localhost:8443",
 		ReconcileInterval:  time.Minute, ReconcileGrace: 2 * time.Minute,
+		PaymentHold: 15 * time.Minute, ExpiryInterval: 30 * time.Second, MaxUnpaid: 3, MaxLines: 20, MaxQuantity: 10,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("defaults %+v, want %+v", cfg, want)
+	}
+	if cfg.rules() != order.DefaultRules {
+		t.Fatalf("the default rules %+v are not order.DefaultRules %+v", cfg.rules(), order.DefaultRules)
 	}
 
 	cases := []struct {
@@ -51,6 +56,11 @@ func TestConfigDefaultsAndChecks(t *testing.T) {
 			"ORDER_RECONCILE_GRACE": "1s",
 		}, []string{"ORDER_DB_DRIVER", "OIDC_ISSUER", "ORDER_PAYMENT_URL", "ORDER_PAYMENT_TIMEOUT", "ORDER_PAYMENT_INTERNAL_URL",
 			"ORDER_TOKEN_URL", "ORDER_RECONCILE_GRACE"}},
+		{"order rules out of bounds", map[string]string{"OIDC_ISSUER": "http://kc/realms/shop", "ORDER_CLIENT_SECRET": "s3cret",
+			"ORDER_PAYMENT_HOLD": "1s", "ORDER_EXPIRY_INTERVAL": "0s", "ORDER_MAX_UNPAID": "0", "ORDER_MAX_LINES": "51", "ORDER_MAX_QUANTITY": "101"},
+			[]string{"ORDER_PAYMENT_HOLD", "ORDER_EXPIRY_INTERVAL", "ORDER_MAX_UNPAID", "ORDER_MAX_LINES", "ORDER_MAX_QUANTITY"}},
+		{"a hold of more than a day", map[string]string{"OIDC_ISSUER": "http://kc/realms/shop", "ORDER_CLIENT_SECRET": "s3cret",
+			"ORDER_PAYMENT_HOLD": "25h"}, []string{"ORDER_PAYMENT_HOLD"}},
 		{"postgres without a DSN", map[string]string{"OIDC_ISSUER": "http://kc/realms/shop", "ORDER_CLIENT_SECRET": "s3cret", "ORDER_DB_DRIVER": "postgres"}, []string{"ORDER_DB_DSN is required"}},
 		{"timeout not a duration", map[string]string{"OIDC_ISSUER": "http://kc/realms/shop", "ORDER_CLIENT_SECRET": "s3cret", "ORDER_PAYMENT_TIMEOUT": "soon"}, []string{"ORDER_PAYMENT_TIMEOUT"}},
 		// A grace shorter than the checkout's wait would second-guess answers on their way.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"example.com/shop/order/internal/order"
 	"example.com/shop/order/internal/payment"
 	"example.com/shop/order/internal/store"
 	"example.com/shop/platform/authn"
@@ -34,6 +35,8 @@ type Deps struct {
 	Ready map[string]server.Check
 	// MetricsFrom may read /metrics (server.Options); empty: loopback only.
 	MetricsFrom []netip.Prefix
+	// Rules bound what shoppers may order and hold unpaid; zero: order.DefaultRules.
+	Rules order.Rules
 }
 
 // API is the order service's HTTP API.
@@ -50,7 +53,10 @@ func New(d Deps) *API {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	h := &handlers{store: d.Store, payments: d.Payments, log: d.Logger}
+	if d.Rules == (order.Rules{}) {
+		d.Rules = order.DefaultRules
+	}
+	h := &handlers{store: d.Store, payments: d.Payments, log: d.Logger, rules: d.Rules}
 	app := server.New(server.Options{Name: "order", Logger: d.Logger, Errors: errorMap, Ready: d.Ready, MetricsFrom: d.MetricsFrom})
 	app.Use(noStore, h.translateErrors)
 	routes := h.routes()
@@ -73,6 +79,7 @@ type handlers struct {
 	store    *store.Store
 	payments *payment.Client
 	log      *slog.Logger
+	rules    order.Rules
 }
 
 // principal is the verified caller. Mount runs authentication before every non-public

@@ -22,6 +22,8 @@ var errorMap = problem.Map{
 	{Err: order.ErrIdempotencyGone, Status: http.StatusConflict},
 	{Err: order.ErrPaymentMismatch, Status: http.StatusConflict},
 	{Err: order.ErrDeleted, Status: http.StatusConflict},
+	{Err: order.ErrTooManyUnpaid, Status: http.StatusConflict},
+	{Err: order.ErrExpired, Status: http.StatusConflict},
 }
 
 // notFoundDetail is the detail of authz.AdminOrOwner's refusal. A missing order is answered

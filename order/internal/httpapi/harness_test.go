@@ -34,6 +34,7 @@ import (
 const (
 	mugID   = "0b8f7a52-6c1e-4d0a-9d6e-1f2a3b4c5d01"
 	towelID = "0b8f7a52-6c1e-4d0a-9d6e-1f2a3b4c5d02"
+	printID = "0b8f7a52-6c1e-4d0a-9d6e-1f2a3b4c5d08" // 3 in stock
 )
 
 // Test cards of the payment contract.
@@ -98,8 +99,11 @@ type envOption func(*envConfig)
 
 type envConfig struct {
 	paymentTimeout time.Duration
-	paymentURL     string // overrides the fake (e.g. a closed port)
+	paymentURL     string      // overrides the fake (e.g. a closed port)
+	rules          order.Rules // zero: the service's defaults
 }
+
+func withRules(r order.Rules) envOption { return func(c *envConfig) { c.rules = r } }
 
 func withPaymentTimeout(d time.Duration) envOption {
 	return func(c *envConfig) { c.paymentTimeout = d }
@@ -129,7 +133,7 @@ func newEnv(t *testing.T, r *realm, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	e.log = slog.New(slog.NewJSONHandler(e.logs, nil))
-	e.api = httpapi.New(httpapi.Deps{Store: e.store, Payments: client, Authenticate: r.verifier.Middleware(e.log), Logger: e.log})
+	e.api = httpapi.New(httpapi.Deps{Store: e.store, Payments: client, Authenticate: r.verifier.Middleware(e.log), Logger: e.log, Rules: cfg.rules})
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -333,7 +337,8 @@ func (e *env) snapshot() string {
 
 // fakePayments plays the payment service of the contract: it reads the order back from the
 // order service with the propagated token, charges its total, replays answers per
-// Idempotency-Key, and can be made slow or failing.
+// Idempotency-Key (409 while the key's first request is still charging), and can be made
+// slow or failing.
 type fakePayments struct {
 	srv      *httptest.Server
 	orderURL string
@@ -341,6 +346,7 @@ type fakePayments struct {
 	mu      sync.Mutex
 	calls   []paymentCall
 	answers map[string]fakeAnswer // by Idempotency-Key
+	running map[string]bool       // keys whose first request is still charging
 	charged []money               // approved charges
 	delay   time.Duration         // before answering the next call (the charge happens first)
 	fail    int                   // status to answer the next call with, without charging
@@ -357,7 +363,7 @@ type fakeAnswer struct {
 }
 
 func newFakePayments(t *testing.T) *fakePayments {
-	f := &fakePayments{answers: map[string]fakeAnswer{}}
+	f := &fakePayments{answers: map[string]fakeAnswer{}, running: map[string]bool{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -379,16 +385,26 @@ func (f *fakePayments) serve(w http.ResponseWriter, r *http.Request) {
 	delay, fail := f.delay, f.fail
 	f.delay, f.fail = 0, 0
 	answer, replay := f.answers[call.IdempotencyKey]
+	running := f.running[call.IdempotencyKey]
+	if fail == 0 && !replay && !running {
+		f.running[call.IdempotencyKey] = true
+	}
 	f.mu.Unlock()
 
-	if fail != 0 {
+	switch {
+	case fail != 0:
 		writeAnswer(w, fakeAnswer{status: fail, body: []byte(`{"title":"failing","status":` + fmt.Sprint(fail) + `}`)})
 		return
-	}
-	if !replay {
+	case running: // as the payment service answers a key whose first request is in flight
+		writeAnswer(w, fakeAnswer{status: 409, body: []byte(`{"title":"Conflict","status":409,"detail":"a payment for this order is being processed"}`)})
+		return
+	case replay:
+		w.Header().Set("Idempotent-Replayed", "true")
+	default:
 		answer = f.charge(call)
 		f.mu.Lock()
 		f.answers[call.IdempotencyKey] = answer
+		delete(f.running, call.IdempotencyKey)
 		f.mu.Unlock()
 	}
 	time.Sleep(delay)

@@ -159,8 +159,12 @@ type orderJSON struct {
 	Total     moneyJSON  `json:"total"`
 	Refunded  moneyJSON  `json:"refunded"`
 	PaymentID string     `json:"paymentId,omitempty"`
-	CreatedAt time.Time  `json:"createdAt"`
-	UpdatedAt time.Time  `json:"updatedAt"`
+	// PaymentDueAt is when a pending order expires unless its payment has started.
+	PaymentDueAt *time.Time `json:"paymentDueAt,omitempty"`
+	// CancelReason says why a cancelled order was cancelled: requested or expired.
+	CancelReason string    `json:"cancelReason,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
 }
 
 func toOrder(o order.Order) orderJSON {
@@ -168,6 +172,13 @@ func toOrder(o order.Order) orderJSON {
 		ID: o.ID, Number: o.Number, UserID: o.UserID, Customer: o.Customer, Status: string(o.Status),
 		Items: make([]itemJSON, len(o.Items)), Total: toMoney(o.Total), Refunded: toMoney(o.Refunded),
 		PaymentID: o.PaymentID, CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(),
+	}
+	if o.Status == order.StatusPending && !o.PaymentDueAt.IsZero() {
+		due := o.PaymentDueAt.UTC()
+		out.PaymentDueAt = &due
+	}
+	if o.Status == order.StatusCancelled {
+		out.CancelReason = string(o.CancelReason)
 	}
 	for i, it := range o.Items {
 		out.Items[i] = itemJSON{

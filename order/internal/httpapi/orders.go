@@ -48,7 +48,7 @@ func (h *handlers) createOrder(c *fiber.Ctx) error {
 	for i, it := range req.Items {
 		lines[i] = order.Line{ProductID: it.ProductID, Quantity: it.Quantity}
 	}
-	if err := order.ValidateLines(lines); err != nil {
+	if err := order.ValidateLines(lines, h.rules); err != nil {
 		return err
 	}
 	p := principal(c)
@@ -58,6 +58,7 @@ func (h *handlers) createOrder(c *fiber.Ctx) error {
 	}
 	o, replayed, err := h.store.CreateOrder(c.UserContext(), store.NewOrder{
 		UserID: p.Subject, Customer: customer, Lines: lines, IdempotencyKey: key,
+		PaymentHold: h.rules.PaymentHold, MaxUnpaid: h.rules.MaxUnpaid,
 	})
 	if err != nil {
 		return err

@@ -83,9 +83,9 @@ func TestUnreadableAndInvalidOrderRequests(t *testing.T) {
 	r := newRealm(t)
 	e := newEnv(t, r)
 	line := func(id string, q string) string { return `{"items":[{"productId":"` + id + `","quantity":` + q + `}]}` }
-	fifty1 := make([]string, order.MaxLines+1)
-	for i := range fifty1 {
-		fifty1[i] = `{"productId":"` + uuid.NewString() + `","quantity":1}`
+	tooMany := make([]string, order.DefaultRules.MaxLines+1)
+	for i := range tooMany {
+		tooMany[i] = `{"productId":"` + uuid.NewString() + `","quantity":1}`
 	}
 	cases := []struct {
 		name   string
@@ -107,7 +107,7 @@ func TestUnreadableAndInvalidOrderRequests(t *testing.T) {
 		{"no items", `{"items":[]}`, 422, "items"},
 		{"zero quantity", line(towelID, "0"), 422, "items[0].quantity"},
 		{"negative quantity", line(towelID, "-3"), 422, "items[0].quantity"},
-		{"quantity above 100", line(towelID, "101"), 422, "items[0].quantity"},
+		{"quantity above the shop's 10", line(towelID, "11"), 422, "items[0].quantity"},
 		{"huge quantity", line(towelID, "2147483648"), 422, "items[0].quantity"},
 		{"missing quantity", `{"items":[{"productId":"` + towelID + `"}]}`, 422, "items[0].quantity"},
 		{"missing productId", `{"items":[{"quantity":1}]}`, 422, "items[0].productId"},
@@ -115,8 +115,8 @@ func TestUnreadableAndInvalidOrderRequests(t *testing.T) {
 		{"productId in upper case", line(strings.ToUpper(towelID), "1"), 422, "items[0].productId"},
 		{"unknown product", line(uuid.NewString(), "1"), 422, "items[0].productId"},
 		{"duplicate product", `{"items":[{"productId":"` + towelID + `","quantity":1},{"productId":"` + towelID + `","quantity":2}]}`, 422, "items[1].productId"},
-		{"51 lines", `{"items":[` + strings.Join(fifty1, ",") + `]}`, 422, "items"},
-		{"more than in stock", line(towelID, "100"), 409, ""},
+		{"21 lines", `{"items":[` + strings.Join(tooMany, ",") + `]}`, 422, "items"},
+		{"more than in stock", line(printID, "4"), 409, ""},
 	}
 	before := e.snapshot()
 	for _, tc := range cases {

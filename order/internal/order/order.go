@@ -49,7 +49,8 @@ func TransitionError(from, to Status) error {
 	return fmt.Errorf("%w: the order is %s and cannot become %s", ErrInvalidTransition, from, to)
 }
 
-// Bounds of an order's request.
+// Bounds of an order's request that no configuration may exceed (Rules sets the shop's
+// own, lower ones).
 const (
 	MaxLines    = 50
 	MinQuantity = 1
@@ -74,17 +75,17 @@ type Line struct {
 	Quantity  int
 }
 
-// ValidateLines checks an order request's lines: 1 to MaxLines lines, each quantity within
-// MinQuantity..MaxQuantity, each product named once. A product listed twice is refused
-// rather than merged, so the bound on quantity means what it says and the client's cart
-// is never silently rewritten.
-func ValidateLines(lines []Line) error {
+// ValidateLines checks an order request's lines against the shop's rules: 1 to
+// r.MaxLines lines, each quantity within MinQuantity..r.MaxQuantity, each product named
+// once. A product listed twice is refused rather than merged, so the bound on quantity
+// means what it says and the client's cart is never silently rewritten.
+func ValidateLines(lines []Line, r Rules) error {
 	var fe validation.Fields
 	switch {
 	case len(lines) == 0:
 		fe.Add("items", "must list at least one product")
-	case len(lines) > MaxLines:
-		fe.Add("items", "must list at most "+strconv.Itoa(MaxLines)+" products")
+	case len(lines) > r.MaxLines:
+		fe.Add("items", "must list at most "+strconv.Itoa(r.MaxLines)+" products")
 		return fe.Err() // one message instead of hundreds
 	}
 	seen := make(map[string]int, len(lines))
@@ -102,8 +103,8 @@ func ValidateLines(lines []Line) error {
 				seen[l.ProductID] = i
 			}
 		}
-		if l.Quantity < MinQuantity || l.Quantity > MaxQuantity {
-			fe.Add(at+".quantity", "must be between "+strconv.Itoa(MinQuantity)+" and "+strconv.Itoa(MaxQuantity))
+		if l.Quantity < MinQuantity || l.Quantity > r.MaxQuantity {
+			fe.Add(at+".quantity", "must be between "+strconv.Itoa(MinQuantity)+" and "+strconv.Itoa(r.MaxQuantity))
 		}
 	}
 	return fe.Err()
@@ -182,8 +183,13 @@ type Order struct {
 	// service; zero when no attempt is in flight. An order pending with an attempt in flight
 	// long after that is one whose checkout lost the answer: reconciliation settles it.
 	PaymentStartedAt time.Time
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// PaymentDueAt is when a pending order without an attempt in flight expires (Rules'
+	// PaymentHold after it was placed); zero for orders placed before holds existed.
+	PaymentDueAt time.Time
+	// CancelReason says why a cancelled order was cancelled; empty otherwise.
+	CancelReason CancelReason
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // PaymentKey is the Idempotency-Key of the order's current charge attempt. It changes only
@@ -194,8 +200,12 @@ func (o *Order) PaymentKey() string {
 	return "order:" + o.ID + ":attempt:" + strconv.Itoa(o.PaymentAttempts)
 }
 
-// CheckPayable refuses to charge an order that is not pending.
+// CheckPayable refuses to charge an order that is not pending; an expired one is
+// ErrExpired, so its shopper learns what happened and what to do.
 func (o *Order) CheckPayable() error {
+	if o.Expired() {
+		return ErrExpired
+	}
 	if !o.Status.CanBecome(StatusPaid) {
 		return TransitionError(o.Status, StatusPaid)
 	}

@@ -41,6 +41,9 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
+// widest are the largest rules a configuration may set.
+var widest = order.Rules{MaxLines: order.MaxLines, MaxQuantity: order.MaxQuantity}
+
 func TestValidateLines(t *testing.T) {
 	a, b := uuid.NewString(), uuid.NewString()
 	many := make([]order.Line, order.MaxLines+1)
@@ -69,7 +72,7 @@ func TestValidateLines(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := order.ValidateLines(tc.lines)
+			err := order.ValidateLines(tc.lines, widest)
 			if tc.fields == nil {
 				if err != nil {
 					t.Fatal(err)

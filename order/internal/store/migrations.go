@@ -79,6 +79,13 @@ func migrations() []*gormigrate.Migration {
 				return tx.Migrator().DropIndex(&auditEntryV2002{}, "idx_audit_log_actor")
 			},
 		},
+		{
+			// Issue 19: unpaid orders expire. When each order's payment hold ends, and why
+			// a cancelled order was cancelled (its shopper, or the clock).
+			ID:       "20261204_1001_payment_hold",
+			Migrate:  migratePaymentHold,
+			Rollback: rollbackPaymentHold,
+		},
 	}
 }
 

@@ -47,6 +47,8 @@ type orderRow struct {
 	PaymentID        *string
 	PaymentAttempts  int
 	PaymentStartedAt *time.Time
+	PaymentDueAt     *time.Time
+	CancelReason     *string
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 	// DeletedAt makes GORM leave deleted orders out of every query unless Unscoped.
@@ -71,6 +73,12 @@ func (r orderRow) domain() order.Order {
 	}
 	if r.PaymentStartedAt != nil {
 		o.PaymentStartedAt = r.PaymentStartedAt.UTC()
+	}
+	if r.PaymentDueAt != nil {
+		o.PaymentDueAt = r.PaymentDueAt.UTC()
+	}
+	if r.CancelReason != nil {
+		o.CancelReason = order.CancelReason(*r.CancelReason)
 	}
 	for i, it := range r.Items {
 		o.Items[i] = order.Item{

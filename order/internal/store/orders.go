@@ -24,13 +24,20 @@ type NewOrder struct {
 	// IdempotencyKey is optional; with one, at most one order is ever created per user
 	// and key.
 	IdempotencyKey string
+	// PaymentHold is how long the order may stay unpaid before it expires
+	// (order.Rules.PaymentHold); zero sets no deadline.
+	PaymentHold time.Duration
+	// MaxUnpaid is how many pending orders the owner may hold, this one included
+	// (order.Rules.MaxUnpaid); zero sets no cap.
+	MaxUnpaid int
 }
 
 // CreateOrder prices the lines from the catalog, reserves their stock and stores the order,
 // all in one transaction: either the whole order exists with its stock taken, or nothing
 // changed. With an Idempotency-Key already used by the same user for the same lines, it
 // returns that order and replayed is true; for other lines it fails with
-// order.ErrIdempotencyMismatch.
+// order.ErrIdempotencyMismatch. An owner who already holds MaxUnpaid pending orders gets
+// order.ErrTooManyUnpaid (a replay is still answered: it creates nothing).
 func (s *Store) CreateOrder(ctx context.Context, in NewOrder) (o order.Order, replayed bool, err error) {
 	if in.UserID == "" {
 		return order.Order{}, false, errors.New("store: an order needs an owner")
@@ -56,6 +63,12 @@ func (s *Store) createOrder(ctx context.Context, in NewOrder) (o order.Order, re
 			var found bool
 			if o, found, err = replay(tx, in); err != nil || found {
 				replayed = found
+				return err
+			}
+		}
+		now := database.Now()
+		if in.MaxUnpaid > 0 {
+			if err := checkUnpaid(tx, in.UserID, in.MaxUnpaid, now); err != nil {
 				return err
 			}
 		}
@@ -85,7 +98,11 @@ func (s *Store) createOrder(ctx context.Context, in NewOrder) (o order.Order, re
 		row := orderRow{
 			ID: uuid.Must(uuid.NewV7()).String(), Number: number, UserID: in.UserID, Customer: in.Customer,
 			RequestHash: order.Fingerprint(in.Lines), Status: string(order.StatusPending),
-			Currency: total.Currency, TotalAmount: total.Amount,
+			Currency: total.Currency, TotalAmount: total.Amount, CreatedAt: now,
+		}
+		if in.PaymentHold > 0 {
+			due := now.Add(in.PaymentHold)
+			row.PaymentDueAt = &due
 		}
 		if in.IdempotencyKey != "" {
 			row.IdempotencyKey = &in.IdempotencyKey
@@ -260,9 +277,17 @@ func (s *Store) CancelOrder(ctx context.Context, id string) (o order.Order, err 
 // cancel is the compare-and-set of pending -> cancelled plus the stock release. The status
 // condition is in the UPDATE itself: of a cancel and a payment racing, exactly one wins.
 func cancel(tx *gorm.DB, id string) error {
-	if err := moveStatus(tx, id, order.StatusPending, order.StatusCancelled, nil); err != nil {
+	if err := moveStatus(tx, id, order.StatusPending, order.StatusCancelled, map[string]any{
+		"cancel_reason": string(order.CancelRequested),
+	}); err != nil {
 		return err
 	}
+	return release(tx, id)
+}
+
+// release puts a cancelled order's items back in stock. Its callers run it in the
+// transaction whose compare-and-set cancelled the order, so it runs once per order.
+func release(tx *gorm.DB, id string) error {
 	var items []orderItemRow
 	if err := tx.Where("order_id = ?", id).Find(&items).Error; err != nil {
 		return err
@@ -306,17 +331,25 @@ func moveStatus(tx *gorm.DB, id string, from, to order.Status, extra map[string]
 // awaits its payment's outcome: if the checkout never learns it (a timeout, or this
 // service stopping between charge and update), reconciliation asks the payment service
 // after a grace period (AwaitingPayment). Only a pending order can start an attempt; any
-// other is order.ErrInvalidTransition, so it is never sent to be charged.
+// other is order.ErrInvalidTransition, so it is never sent to be charged. So is an order
+// past its payment deadline (order.ErrExpired): the condition is in the UPDATE, the
+// inverse of ExpireOverdue's, so of an expiry and a checkout at the same moment exactly
+// one wins, and an attempt once started keeps the order until it ends.
 func (s *Store) StartPaymentAttempt(ctx context.Context, id string) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		now := database.Now()
 		res := tx.Model(&orderRow{}).Where("id = ? AND status = ?", id, string(order.StatusPending)).
-			UpdateColumn("payment_started_at", database.Now())
+			Where("payment_started_at IS NOT NULL OR payment_due_at IS NULL OR payment_due_at > ?", now).
+			UpdateColumn("payment_started_at", now)
 		if res.Error != nil || res.RowsAffected == 1 {
 			return res.Error
 		}
 		cur, err := loadOrder(tx, id)
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
+		case cur.Expired() || cur.Overdue(now):
+			return order.ErrExpired
 		}
 		return order.TransitionError(cur.Status, order.StatusPaid)
 	})
