@@ -17,12 +17,15 @@ const (
 	// ActionOrderPaymentSettled: an order became paid by an approval its checkout never
 	// recorded, on the payment service's notice or by reconciliation.
 	ActionOrderPaymentSettled = "order.payment-settled"
+	// ActionOrderExpire: the service cancelled an order its shopper did not pay within
+	// its payment hold, and put its stock back.
+	ActionOrderExpire = "order.expire"
 )
 
 // Actions lists every action the audit log records, for the filters that name one.
 var Actions = []string{
 	ActionProductCreate, ActionProductUpdate, ActionProductRetire,
-	ActionOrderDelete, ActionOrderRefund, ActionOrderPaymentSettled,
+	ActionOrderDelete, ActionOrderRefund, ActionOrderPaymentSettled, ActionOrderExpire,
 }
 
 // AuditEntry is one line of the audit log: who did what to which resource, when, under

@@ -46,10 +46,6 @@ const (
 	CancelExpired CancelReason = "expired"
 )
 
-// ActionOrderExpire is the audit log's entry for an order the service cancelled because
-// it was not paid in time.
-const ActionOrderExpire = "order.expire"
-
 // ErrExpired: the order was not paid within its hold (409). The message is the shopper's
 // next step.
 var ErrExpired = errors.New("the order expired before it was paid, and its items went back on the shelf; place a new order")
