@@ -27,7 +27,8 @@ const refusedRoute = "refused"
 
 // observeRefusals makes the answers given outside the middleware chain look and count like
 // every other: a body over the limit (413) and headers over the read buffer (431), which
-// fasthttp refuses while reading, a request that is not HTTP (400), and a method Fiber does
+// fasthttp refuses while reading, a request that is not HTTP (400), a request whose length
+// is ambiguous (400 and the connection closed, see framingFault), and a method Fiber does
 // not know, which it would answer 400 "Invalid http method" in plain text and which is
 // answered 405 problem+json here. Each gets an access-log line and a metric, so an attack
 // that never reaches a handler still shows.
@@ -39,6 +40,16 @@ func observeRefusals(app *fiber.App, log *slog.Logger, m *metrics) {
 	next := srv.Handler
 	srv.Handler = func(ctx *fasthttp.RequestCtx) {
 		defer recoverOutermost(app, log, ctx)
+		if reason := framingFault(&ctx.Request.Header); reason != "" {
+			c := app.AcquireCtx(ctx)
+			_ = app.ErrorHandler(c, problem.BadRequest(framingDetail))
+			app.ReleaseCtx(c)
+			// Closing is the point, set after the answer so that nothing writing it can undo
+			// it: the connection's next bytes may be a request hidden in this one's body.
+			ctx.SetConnectionClose()
+			refused(log, m, ctx, reason, time.Since(ctx.Time()))
+			return
+		}
 		if methodLabel(ctx.Method()) != methodOther {
 			next(ctx)
 			return
