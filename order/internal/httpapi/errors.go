@@ -22,9 +22,13 @@ var errorMap = problem.Map{
 	{Err: order.ErrIdempotencyGone, Status: http.StatusConflict},
 	{Err: order.ErrPaymentMismatch, Status: http.StatusConflict},
 	{Err: order.ErrDeleted, Status: http.StatusConflict},
-	{Err: order.ErrTooManyUnpaid, Status: http.StatusConflict},
-	{Err: order.ErrExpired, Status: http.StatusConflict},
 }
+
+// Reasons of the 409 answers that need one (translateErrors).
+const (
+	reasonTooManyUnpaid = "too_many_unpaid_orders"
+	reasonExpired       = "order_expired"
+)
 
 // notFoundDetail is the detail of authz.AdminOrOwner's refusal. A missing order is answered
 // with the same words, so a shopper probing ids cannot tell "not yours" from "not there",
@@ -47,6 +51,12 @@ func (h *handlers) translateErrors(c *fiber.Ctx) error {
 	switch {
 	case errors.Is(err, order.ErrNotFound):
 		return problem.NotFound(notFoundDetail)
+	// Two conflicts a client acts on differently from the others (place a new order, pay
+	// or cancel an old one) carry a reason to tell them apart by, as a decline does.
+	case errors.Is(err, order.ErrTooManyUnpaid):
+		return problem.Conflict(err.Error()).With("reason", reasonTooManyUnpaid)
+	case errors.Is(err, order.ErrExpired):
+		return problem.Conflict(err.Error()).With("reason", reasonExpired)
 	case errors.As(err, &declined):
 		p := problem.New(http.StatusPaymentRequired, declined.Error()+
 			"; the order is still pending and can be paid again, with another card if need be")

@@ -41,8 +41,14 @@ func TestUnpaidCapOverHTTP(t *testing.T) {
 	if resp.status != http.StatusConflict {
 		t.Fatalf("a third unpaid order: %s, want 409", resp)
 	}
-	if p := resp.problem(t); !strings.Contains(p.Detail, "2 unpaid orders") || !strings.Contains(p.Detail, "pay or cancel one") {
-		t.Fatalf("the refusal does not say why and what to do: %q", p.Detail)
+	var refusal struct {
+		Detail string `json:"detail"`
+		Reason string `json:"reason"`
+	}
+	resp.problem(t)
+	resp.decode(t, &refusal)
+	if !strings.Contains(refusal.Detail, "2 unpaid orders") || !strings.Contains(refusal.Detail, "pay or cancel one") || refusal.Reason != "too_many_unpaid_orders" {
+		t.Fatalf("the refusal does not say why and what to do: %s", resp)
 	}
 	if e.snapshot() != before {
 		t.Fatal("the refused order changed the database")
@@ -113,7 +119,7 @@ func TestAnExpiredOrderOverHTTP(t *testing.T) {
 		t.Fatalf("the expired order reads %s", resp)
 	}
 	resp = e.do(http.MethodPost, "/api/orders/"+o.ID+"/pay", r.alice, cardBody(cardApproved))
-	if resp.status != http.StatusConflict || !strings.Contains(resp.problem(t).Detail, "expired") {
+	if resp.status != http.StatusConflict || !strings.Contains(resp.problem(t).Detail, "expired") || !strings.Contains(string(resp.body), `"reason":"order_expired"`) {
 		t.Fatalf("paying the expired order: %s, want 409 saying it expired", resp)
 	}
 	if calls := e.pay.callLog(); len(calls) != 0 {

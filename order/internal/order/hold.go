@@ -2,7 +2,6 @@ package order
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -51,18 +50,25 @@ const (
 var ErrExpired = errors.New("the order expired before it was paid, and its items went back on the shelf; place a new order")
 
 // ErrTooManyUnpaid: the shopper already holds as many unpaid orders as the shop allows
-// (409). Wrapped by UnpaidLimitError, which says how many.
+// (409). UnpaidLimitError is the error that says how many; it matches ErrTooManyUnpaid.
 var ErrTooManyUnpaid = errors.New("too many unpaid orders")
 
-// UnpaidLimitError is the refusal of an order beyond the shopper's max unpaid orders.
-func UnpaidLimitError(max int) error {
+// UnpaidLimitError is the refusal of an order beyond the shopper's max unpaid orders,
+// worded for the shopper.
+func UnpaidLimitError(max int) error { return unpaidLimitError(max) }
+
+type unpaidLimitError int
+
+func (e unpaidLimitError) Error() string {
 	orders := "orders"
-	if max == 1 {
+	if e == 1 {
 		orders = "order"
 	}
-	return fmt.Errorf("%w: you already have %s unpaid %s, the most the shop holds for one shopper; pay or cancel one of them, then place this order again",
-		ErrTooManyUnpaid, strconv.Itoa(max), orders)
+	return "you already have " + strconv.Itoa(int(e)) + " unpaid " + orders +
+		", the most the shop holds for one shopper; pay or cancel one of them, then place this order again"
 }
+
+func (unpaidLimitError) Is(target error) bool { return target == ErrTooManyUnpaid }
 
 // Expired reports whether the order was cancelled because it was not paid in time.
 func (o *Order) Expired() bool {
