@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/testcontainers/testcontainers-go"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
@@ -65,7 +66,7 @@ func probeDNS(ctx context.Context, attach testcontainers.CustomizeRequestOption)
 	if err != nil {
 		return fmt.Errorf("container DNS check: starting %s: %w", RedisImage, err)
 	}
-	code, out, err := asker.Exec(ctx, []string{"redis-cli", "-h", name, "ping"})
+	code, out, err := asker.Exec(ctx, []string{"redis-cli", "-h", name, "ping"}, tcexec.Multiplexed())
 	if err != nil {
 		return fmt.Errorf("container DNS check: running redis-cli: %w", err)
 	}
@@ -73,15 +74,5 @@ func probeDNS(ctx context.Context, attach testcontainers.CustomizeRequestOption)
 	if code == 0 && strings.Contains(string(b), "PONG") {
 		return nil
 	}
-	return fmt.Errorf("%w (%q answered: %s).\n%s", ErrNoContainerDNS, "redis-cli -h "+name, strings.TrimSpace(printable(b)), dnsFix)
-}
-
-// printable drops the multiplexing bytes of an exec stream, keeping the words.
-func printable(b []byte) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' || (r >= ' ' && r < 0x7f) {
-			return r
-		}
-		return -1
-	}, string(b))
+	return fmt.Errorf("%w (%q answered: %s).\n%s", ErrNoContainerDNS, "redis-cli -h "+name, strings.TrimSpace(string(b)), dnsFix)
 }
