@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -32,6 +33,8 @@ type payRequest struct {
 //     shopper's retry does, replaying the attempt under the same key). Approved but the
 //     order was cancelled meanwhile: 409 (the payment must be refunded; the error log says
 //     which).
+//   - Pay requests of one order racing each other: one is answered 200, every other one
+//     409, whatever Idempotency-Keys the clients sent (see gaveUp).
 func (h *handlers) payOrder(c *fiber.Ctx) error {
 	o := loadedOrder(c)
 	var req payRequest
@@ -75,7 +78,7 @@ func (h *handlers) payOrder(c *fiber.Ctx) error {
 			"request_id", requestID(c), "order", o.ID, "payment", pay.ID, "charged", pay.Amount.Amount, "total", o.Total.Amount)
 		return payment.ErrUpstream
 	}
-	paid, _, err := h.store.MarkPaid(ctx, o.ID, pay.ID)
+	paid, recorded, err := h.store.MarkPaid(ctx, o.ID, pay.ID)
 	if errors.Is(err, order.ErrInvalidTransition) || errors.Is(err, order.ErrNotFound) {
 		h.log.Error("payment approved for an order that is no longer payable; it must be refunded",
 			"request_id", requestID(c), "order", o.ID, "payment", pay.ID)
@@ -85,5 +88,24 @@ func (h *handlers) payOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if pay.Replayed && !(recorded && h.gaveUp(o)) {
+		return errPaidByAnother
+	}
 	return c.JSON(toOrder(paid))
+}
+
+// errPaidByAnother answers a pay request that raced another one of the same order and lost.
+var errPaidByAnother = problem.Conflict("the order has already been paid; nothing more was charged")
+
+// gaveUp reports whether the checkout that last sent o's attempt (o as loaded before this
+// request sent it) has stopped waiting for the answer.
+//
+// Every pay request of an attempt sends the same Idempotency-Key, so of two racing ones
+// the payment service charges for one and replays that charge to the other. The one whose
+// charge it is answers 200; a replay is this request's to answer only when it is the retry
+// of a checkout that timed out, which nobody else will answer for, and then only if this
+// request recorded the payment. Every other one gets 409, so exactly one request is told
+// that its payment went through.
+func (h *handlers) gaveUp(o order.Order) bool {
+	return !o.PaymentStartedAt.IsZero() && time.Since(o.PaymentStartedAt) >= h.payments.Timeout()
 }

@@ -149,7 +149,13 @@ type Payment struct {
 	OrderID string `json:"orderId"`
 	Amount  Money  `json:"amount"`
 	Status  string `json:"status"`
+	// Replayed is set when the answer replays an earlier request's under the same
+	// Idempotency-Key (Idempotent-Replayed: true): that request made the charge, not this one.
+	Replayed bool `json:"-"`
 }
+
+// headerReplayed marks the payment service's replayed answers.
+const headerReplayed = "Idempotent-Replayed"
 
 // Charge is one charge request.
 type Charge struct {
@@ -200,6 +206,10 @@ func New(baseURL string, timeout time.Duration, exchange Exchange) (*Client, err
 		},
 	}, nil
 }
+
+// Timeout is how long a charge may take, token exchange included: a checkout that started
+// longer ago than that has stopped waiting for its answer.
+func (c *Client) Timeout() time.Duration { return c.timeout }
 
 // chargeBody is all the payment service is sent: which order, and the card. No amount.
 type chargeBody struct {
@@ -274,7 +284,7 @@ func (c *Client) Charge(ctx context.Context, ch Charge) (Payment, error) {
 	}
 
 	switch s := resp.StatusCode; {
-	case s == http.StatusOK || s == http.StatusCreated: // 200: a replay of an earlier approval
+	case s == http.StatusOK || s == http.StatusCreated:
 		var p Payment
 		if err := json.Unmarshal(raw, &p); err != nil || p.ID == "" {
 			return Payment{}, fmt.Errorf("%w: unreadable payment (status %d)", ErrUpstream, s)
@@ -283,6 +293,7 @@ func (c *Client) Charge(ctx context.Context, ch Charge) (Payment, error) {
 			return Payment{}, fmt.Errorf("%w: answered %d with payment %s of order %s in status %q",
 				ErrUpstream, s, p.ID, p.OrderID, p.Status)
 		}
+		p.Replayed = resp.Header.Get(headerReplayed) == "true"
 		return p, nil
 	case s == http.StatusPaymentRequired:
 		var pb problemBody

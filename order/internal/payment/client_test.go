@@ -261,3 +261,26 @@ func TestChargeSendsTheExchangedToken(t *testing.T) {
 		t.Fatalf("a charge reached the payment service without an exchanged token: %q", seen)
 	}
 }
+
+// TestChargeTellsAReplay: an approval the payment service marks Idempotent-Replayed is a
+// charge an earlier request made, and the checkout must know it (httpapi's gaveUp).
+func TestChargeTellsAReplay(t *testing.T) {
+	for _, replayed := range []bool{false, true} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if replayed {
+				w.Header().Set("Idempotent-Replayed", "true")
+			}
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"id":"pay-1","orderId":"o-1","amount":{"amount":100,"currency":"EUR"},"status":"approved"}`)
+		}))
+		c, err := payment.New(srv.URL, time.Second, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.Charge(context.Background(), charge("o-1"))
+		srv.Close()
+		if err != nil || p.Replayed != replayed {
+			t.Fatalf("replayed %v: payment %+v, err %v", replayed, p, err)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -234,7 +233,8 @@ func TestChargeIdempotency(t *testing.T) {
 }
 
 // TestConcurrentChargesOfOneOrderChargeTheCardOnce: whatever the keys, racing charges of
-// one order reach the processor once.
+// one order reach the processor once: one 201, every other one 409 saying the order is
+// being paid or already paid. The winner's key then replays its 201.
 func TestConcurrentChargesOfOneOrderChargeTheCardOnce(t *testing.T) {
 	for _, sameKey := range []bool{false, true} {
 		t.Run(fmt.Sprintf("same key %v", sameKey), func(t *testing.T) {
@@ -242,35 +242,38 @@ func TestConcurrentChargesOfOneOrderChargeTheCardOnce(t *testing.T) {
 			e.proc.delay = 50 * time.Millisecond // keep the first charge in flight while the others arrive
 			order := e.orders.add(aliceSub, "pending", 2599)
 			const n = 8
-			statuses := make([]int, n)
-			ids := make([]string, n)
+			answers := make([]response, n)
+			keys := make([]string, n)
 			var wg sync.WaitGroup
 			for i := range n {
-				key := uuid.NewString()
+				keys[i] = uuid.NewString()
 				if sameKey {
-					key = "same-key"
+					keys[i] = "same-key"
 				}
-				wg.Go(func() {
-					r := e.charge(owner, order, processor.CardApproved, key)
-					statuses[i] = r.status
-					var b struct{ ID string }
-					_ = json.Unmarshal(r.body, &b) // not r.json: no t.Fatal off the test goroutine
-					ids[i] = b.ID
-				})
+				wg.Go(func() { answers[i] = e.charge(owner, order, processor.CardApproved, keys[i]) })
 			}
 			wg.Wait()
 			created := map[string]bool{}
-			for i, s := range statuses {
-				switch s {
+			var won int
+			for i, r := range answers {
+				switch r.status {
 				case 201:
-					created[ids[i]] = true
+					created[r.json(t)["id"].(string)] = true
+					won = i
 				case 409:
+					if d := r.problem(t).Detail; d != payment.ErrPaymentInProgress.Error() && d != payment.ErrOrderPaid.Error() {
+						t.Errorf("a losing charge is told %q", d)
+					}
 				default:
-					t.Errorf("status %d", s)
+					t.Errorf("status %d %s", r.status, r.body)
 				}
 			}
 			if len(created) != 1 {
-				t.Fatalf("statuses %v: %d distinct payments created, want 1", statuses, len(created))
+				t.Fatalf("%d distinct payments created, want 1", len(created))
+			}
+			again := e.charge(owner, order, processor.CardApproved, keys[won])
+			if again.status != 201 || string(again.body) != string(answers[won].body) || again.header.Get(httpapi.HeaderReplayed) != "true" {
+				t.Fatalf("the winner's key retried: %d %s, first %s", again.status, again.body, answers[won].body)
 			}
 			if calls := e.proc.calls.Load(); calls != 1 {
 				t.Fatalf("the card was charged %d times", calls)

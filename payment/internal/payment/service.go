@@ -191,7 +191,9 @@ func (s *Service) settle(ctx context.Context, p Payment, outcome Status, reason 
 }
 
 // replayCharge answers a request whose key is already taken: the first answer for the same
-// request, ErrKeyReused for a different one, ErrRequestInProgress while the first is running.
+// request, ErrKeyReused for a different one, ErrPaymentInProgress while the first is
+// running (the caller may be the order service, whose shopper never saw the key: "a
+// payment for this order is being processed" is what they can act on).
 func (s *Service) replayCharge(ctx context.Context, key Idempotency) (ChargeResult, bool, error) {
 	p, fp, err := s.store.PaymentByKey(ctx, key.Subject, key.Key)
 	switch {
@@ -202,7 +204,7 @@ func (s *Service) replayCharge(ctx context.Context, key Idempotency) (ChargeResu
 	case fp != key.Fingerprint:
 		return ChargeResult{}, false, ErrKeyReused
 	case p.Status == StatusProcessing:
-		return ChargeResult{}, false, ErrRequestInProgress
+		return ChargeResult{}, false, ErrPaymentInProgress
 	}
 	return ChargeResult{Payment: p.AsCharged(), Replayed: true}, true, nil
 }
