@@ -1,5 +1,6 @@
 // Command order runs the shop's order service; `order healthcheck` asks a running one whether it
-// is ready (for container health checks, since the image has no shell).
+// is ready (for container health checks, since the image has no shell), and
+// `order checkconfig` whether the environment configures it (for deployment checks).
 package main
 
 import (
@@ -7,4 +8,4 @@ import (
 	"example.com/shop/platform/server"
 )
 
-func main() { server.Main("order", "ORDER_ADDR", ":8081", app.Run) }
+func main() { server.Main("order", "ORDER_ADDR", ":8081", &app.Config{}, app.Run) }

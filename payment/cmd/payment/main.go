@@ -1,5 +1,6 @@
 // Command payment runs the shop's payment service; `payment healthcheck` asks a running one whether it
-// is ready (for container health checks, since the image has no shell).
+// is ready (for container health checks, since the image has no shell), and
+// `payment checkconfig` whether the environment configures it (for deployment checks).
 package main
 
 import (
@@ -7,4 +8,4 @@ import (
 	"example.com/shop/platform/server"
 )
 
-func main() { server.Main("payment", "PAYMENT_ADDR", ":8082", app.Run) }
+func main() { server.Main("payment", "PAYMENT_ADDR", ":8082", &app.Config{}, app.Run) }
