@@ -211,8 +211,12 @@ func readiness(checks map[string]Check, log *slog.Logger) fiber.Handler {
 	}
 }
 
+// ShutdownTimeout is how long Serve lets requests in flight finish after its context ends.
+// A deployment's termination grace period must cover it (deploy/ checks that it does).
+const ShutdownTimeout = 10 * time.Second
+
 // Serve runs app on ln until ctx is cancelled (SIGTERM in main), then shuts down
-// gracefully, letting requests in flight finish for up to 10 seconds.
+// gracefully, letting requests in flight finish for up to ShutdownTimeout.
 func Serve(ctx context.Context, app *fiber.App, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- app.Listener(ln) }()
@@ -221,7 +225,7 @@ func Serve(ctx context.Context, app *fiber.App, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdownErr := app.ShutdownWithTimeout(10 * time.Second)
+	shutdownErr := app.ShutdownWithTimeout(ShutdownTimeout)
 	// If ctx ended before Fiber started serving, Shutdown had nothing to stop; closing the
 	// listener makes a late app.Listener return at once instead of serving forever.
 	_ = ln.Close()
