@@ -57,6 +57,25 @@ type Order struct {
 	PaymentID string      `json:"paymentId,omitempty"`
 	CreatedAt time.Time   `json:"createdAt"`
 	UpdatedAt time.Time   `json:"updatedAt"`
+	// PaymentDueAt is when a pending order expires unless paid.
+	PaymentDueAt *time.Time `json:"paymentDueAt,omitempty"`
+	// CancelReason says why a cancelled order was cancelled: CancelExpired when its
+	// shopper did not pay in time.
+	CancelReason string `json:"cancelReason,omitempty"`
+}
+
+// CancelExpired is the CancelReason of an order that was not paid in time.
+const CancelExpired = "expired"
+
+// Expired reports whether the order was cancelled because it was not paid in time.
+func (o Order) Expired() bool { return o.Status == StatusCancelled && o.CancelReason == CancelExpired }
+
+// State is the status a shopper sees: "expired" for an expired order, else its status.
+func (o Order) State() string {
+	if o.Expired() {
+		return CancelExpired
+	}
+	return o.Status
 }
 
 // OrderItem is one line of an order, priced by the order service.

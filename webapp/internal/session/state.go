@@ -149,16 +149,18 @@ func (s *State) TakeFlashes() []Flash {
 	return f
 }
 
-// Cart limits keep a session record small whatever a client posts.
+// Cart limits keep a session record small whatever a client posts. They are the order
+// service's default limits of one order (ORDER_MAX_LINES, ORDER_MAX_QUANTITY), so a cart
+// can always be ordered as it is.
 const (
-	MaxCartLines    = 50
-	MaxLineQuantity = 99
+	MaxCartLines    = 20
+	MaxLineQuantity = 10
 )
 
 // Cart errors, written for the shopper.
 var (
-	ErrCartFull    = errors.New("your cart is full; check out or remove something first")
-	ErrBadQuantity = errors.New("choose a quantity between 1 and 99")
+	ErrCartFull    = errors.New("your cart is full: an order takes at most 20 different products; check out or remove something first")
+	ErrBadQuantity = errors.New("choose a quantity between 1 and 10")
 )
 
 // Cart is what the shopper intends to buy: product ids and quantities only. Names and prices

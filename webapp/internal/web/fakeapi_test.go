@@ -309,6 +309,8 @@ func (f *fakeAPI) createOrder(w http.ResponseWriter, r *http.Request, p *authn.P
 	for _, it := range in.Items {
 		f.product(it.ProductID).Stock -= it.Quantity
 	}
+	due := o.CreatedAt.Add(paymentHold)
+	o.PaymentDueAt = &due
 	f.orders = append(f.orders, o)
 	f.idem[key] = o
 	reply(w, http.StatusCreated, o)

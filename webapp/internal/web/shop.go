@@ -60,6 +60,8 @@ type cartView struct {
 	CanCheckout bool
 	Key         string
 	Fields      []gateway.FieldError
+	// MaxQuantity bounds the quantity inputs: the most one order may take of a product.
+	MaxQuantity int
 }
 
 // priceCart looks the cart's products up in the catalog. Prices shown are the catalog's;
@@ -104,6 +106,7 @@ func (h *handlers) cart(c *fiber.Ctx) error {
 	if err != nil {
 		return h.apiError(c, err)
 	}
+	v.MaxQuantity = session.MaxLineQuantity
 	return h.render(c, page{name: "cart", title: "Your cart", nav: "cart", data: v})
 }
 
@@ -198,7 +201,11 @@ func (h *handlers) checkout(c *fiber.Ctx) error {
 			return h.apiError(c, err)
 		}
 		v.Key = newKey()
-		v.Fields = append([]gateway.FieldError{{Message: orDefault(ge.Detail, "The order could not be placed as it is.")}}, ge.Fields...)
+		msg := orDefault(ge.Detail, "The order could not be placed as it is.")
+		if ge.Reason == reasonTooManyUnpaid {
+			msg = tooManyUnpaid
+		}
+		v.Fields = append([]gateway.FieldError{{Message: msg}}, ge.Fields...)
 		return h.render(c, page{name: "checkout", title: "Check out", nav: "cart", status: s, data: v})
 	}
 	if err != nil {
@@ -222,6 +229,7 @@ type orderView struct {
 	Order              *gateway.Order
 	Payment            *gateway.Payment
 	PaymentUnavailable bool
+	holdView
 	// Admin console only.
 	CanRefund bool
 	Remaining gateway.Money
@@ -255,6 +263,7 @@ func (h *handlers) order(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	v.holdView = holdOf(v.Order, h.now())
 	return h.render(c, page{name: "order", title: "Order", nav: "orders", data: v})
 }
 
@@ -286,6 +295,7 @@ type payView struct {
 	ExpMonth  string
 	ExpYear   string
 	Holder    string
+	holdView
 }
 
 func (h *handlers) payPage(c *fiber.Ctx) error {
@@ -298,7 +308,10 @@ func (h *handlers) payPage(c *fiber.Ctx) error {
 		return h.apiError(c, err)
 	}
 	if o.Status != gateway.StatusPending {
-		session.From(c).AddFlash(session.FlashStatus, "This order is "+o.Status+"; there is nothing to pay.")
+		// An expired order's page says what happened and what to do.
+		if !o.Expired() {
+			session.From(c).AddFlash(session.FlashStatus, "This order is "+o.Status+"; there is nothing to pay.")
+		}
 		return c.Redirect("/orders/"+o.ID, fiber.StatusSeeOther)
 	}
 	return h.renderPay(c, fiber.StatusOK, &payView{Order: o})
@@ -308,6 +321,7 @@ func (h *handlers) renderPay(c *fiber.Ctx, status int, v *payView) error {
 	// Every form gets a new key: a retry after a decline is a new charge attempt, while a
 	// double submit of one form stays one.
 	v.Key, v.TestCards = newKey(), testCards
+	v.holdView = holdOf(v.Order, h.now())
 	return h.render(c, page{name: "pay", title: "Pay", nav: "orders", status: status, data: v})
 }
 
@@ -340,8 +354,11 @@ func (h *handlers) pay(c *fiber.Ctx) error {
 		return c.Redirect("/orders/"+id, fiber.StatusSeeOther)
 	case s == fiber.StatusConflict:
 		// Usually a double submit whose first request paid the order: say so plainly.
+		errors.As(err, &ge)
 		if o, oerr := api.Order(ctx(c), id); oerr == nil && o.Status == gateway.StatusPaid {
 			st.AddFlash(session.FlashStatus, "This order is paid. Thank you!")
+		} else if ge.Reason == reasonOrderExpired || (oerr == nil && o.Expired()) {
+			st.AddFlash(session.FlashAlert, "This order expired before it was paid, so nothing was charged.")
 		} else {
 			errors.As(err, &ge)
 			st.AddFlash(session.FlashAlert, orDefault(ge.Detail, "This order cannot be paid any more."))
