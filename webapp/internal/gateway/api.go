@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -47,7 +45,9 @@ const (
 
 // Order is a placed order.
 type Order struct {
-	ID        string      `json:"id"`
+	ID string `json:"id"`
+	// Number is the order's number in the shop: what people read out, see and search by.
+	Number    int64       `json:"number"`
 	UserID    string      `json:"userId"`
 	Customer  string      `json:"customer"`
 	Status    string      `json:"status"`
@@ -76,6 +76,16 @@ func (o Order) State() string {
 		return CancelExpired
 	}
 	return o.Status
+}
+
+// Ref is how a page names the order: its number, or, from an order service too old to
+// send one, the end of its id (the random part: a UUIDv7 begins with its timestamp, so
+// orders of the same minute share their first digits).
+func (o Order) Ref() string {
+	if o.Number > 0 {
+		return strconv.FormatInt(o.Number, 10)
+	}
+	return o.ID[max(len(o.ID)-8, 0):]
 }
 
 // OrderItem is one line of an order, priced by the order service.
@@ -117,15 +127,38 @@ type Card struct {
 	Holder   string `json:"holder"`
 }
 
-// AuditEntry is one line of a service's audit log.
+// AuditEntry is one line of a service's audit log, in the shape both services write.
 type AuditEntry struct {
-	Time time.Time
-	// Source is the service that wrote it: "order" or "payment".
-	Source string
-	Actor  string
+	At    time.Time `json:"at"`
+	Actor struct {
+		Subject string `json:"subject"`
+		// Username is a person's username, or a service account's client.
+		Username string `json:"username"`
+	} `json:"actor"`
+	Action string `json:"action"`
+	// Resource is what the action was about: kind/id (product/..., order/..., payment/...).
+	Resource string `json:"resource"`
+	// Detail describes the change; its keys depend on the action (docs/api-contract.md).
+	Detail    map[string]any `json:"detail"`
+	RequestID string         `json:"requestId"`
+	// Source is the service whose log holds the entry (AuditOrder or AuditPayment); the
+	// client sets it.
+	Source string `json:"-"`
+}
+
+// The services that keep an audit log.
+const (
+	AuditOrder   = "order"
+	AuditPayment = "payment"
+)
+
+// AuditQuery selects a page of one service's audit log; zero fields do not filter.
+type AuditQuery struct {
 	Action string
-	Target string
-	Detail string
+	// Actor is a username, matched exactly.
+	Actor  string
+	Offset int
+	Limit  int
 }
 
 // list decodes a JSON array, or an object holding the array under "items": the contract
@@ -212,15 +245,25 @@ func (c *Caller) DeleteOrder(ctx context.Context, id string) error {
 	return c.do(ctx, call{method: http.MethodDelete, path: "/api/orders/" + seg(id)})
 }
 
+// OrderFilter narrows the list of all orders; zero fields do not filter.
+type OrderFilter struct {
+	Status   string
+	Customer string
+	Number   int64
+}
+
 // AllOrders lists a page of all orders, newest first, optionally filtered (needs the
 // admin:read scope).
-func (c *Caller) AllOrders(ctx context.Context, status, customer string, offset, limit int) ([]Order, error) {
+func (c *Caller) AllOrders(ctx context.Context, f OrderFilter, offset, limit int) ([]Order, error) {
 	q := url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(limit)}}
-	if status != "" {
-		q.Set("status", status)
+	if f.Status != "" {
+		q.Set("status", f.Status)
 	}
-	if customer != "" {
-		q.Set("customer", customer)
+	if f.Customer != "" {
+		q.Set("customer", f.Customer)
+	}
+	if f.Number > 0 {
+		q.Set("number", strconv.FormatInt(f.Number, 10))
 	}
 	var out list[Order]
 	err := c.do(ctx, call{method: http.MethodGet, path: "/api/orders/admin/all", query: q, out: &out})
@@ -263,90 +306,26 @@ func (c *Caller) RetireProduct(ctx context.Context, id string) error {
 	return c.do(ctx, call{method: http.MethodDelete, path: "/api/admin/products/" + seg(id)})
 }
 
-// AuditPage is how many of the newest entries Audit asks each service for (the order
-// service allows at most 100 per page).
-const AuditPage = 100
-
-// Audit returns the newest audit entries of the order and payment services merged, newest
-// first.
-func (c *Caller) Audit(ctx context.Context) ([]AuditEntry, error) {
-	var all []AuditEntry
-	for _, src := range []struct{ name, path string }{
-		{"order", "/api/orders/admin/audit"},
-		{"payment", "/api/payments/admin/audit"},
-	} {
-		var raw list[map[string]any]
-		q := url.Values{"limit": {strconv.Itoa(AuditPage)}}
-		if err := c.do(ctx, call{method: http.MethodGet, path: src.path, query: q, out: &raw}); err != nil {
-			return nil, err
-		}
-		for _, m := range raw {
-			all = append(all, auditEntry(src.name, m))
-		}
+// Audit returns a page of the audit log of service (AuditOrder or AuditPayment), newest
+// first (needs the ADMIN role).
+func (c *Caller) Audit(ctx context.Context, service string, q AuditQuery) ([]AuditEntry, error) {
+	path := "/api/orders/admin/audit"
+	if service == AuditPayment {
+		path = "/api/payments/admin/audit"
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].Time.After(all[j].Time) })
-	return all, nil
-}
-
-// auditEntry reads an audit record. The contract names the audit endpoints but not their
-// records, and the two services differ (the order service writes actorUsername, targetId
-// and details; the payment service an actor object, resource and detail), so the usual
-// names are tried in turn and anything left over is shown as detail.
-func auditEntry(source string, m map[string]any) AuditEntry {
-	take := func(keys ...string) string {
-		for _, k := range keys {
-			v, ok := m[k]
-			if !ok || v == nil {
-				continue
-			}
-			delete(m, k)
-			switch v := v.(type) {
-			case string:
-				return v
-			case map[string]any:
-				if name, ok := v["username"].(string); ok {
-					return name
-				}
-				return pairs(v)
-			default:
-				b, _ := json.Marshal(v)
-				return string(b)
-			}
-		}
-		return ""
+	v := url.Values{"offset": {strconv.Itoa(q.Offset)}, "limit": {strconv.Itoa(q.Limit)}}
+	if q.Action != "" {
+		v.Set("action", q.Action)
 	}
-	e := AuditEntry{Source: source}
-	if t, err := time.Parse(time.RFC3339Nano, take("at", "time", "timestamp", "createdAt")); err == nil {
-		e.Time = t
+	if q.Actor != "" {
+		v.Set("actor", q.Actor)
 	}
-	e.Actor = take("actorUsername", "actor", "username", "actorSubject", "userId", "subject")
-	e.Action = take("action", "event", "type")
-	e.Target = take("targetId", "resource", "target", "orderId", "paymentId", "productId")
-	e.Detail = take("details", "detail", "message")
-	for _, k := range []string{"id", "requestId", "actorSubject"} {
-		delete(m, k)
+	var out list[AuditEntry]
+	if err := c.do(ctx, call{method: http.MethodGet, path: path, query: v, out: &out}); err != nil {
+		return nil, err
 	}
-	if extra := pairs(m); extra != "" {
-		e.Detail = strings.TrimSpace(e.Detail + " " + extra)
+	for i := range out {
+		out[i].Source = service
 	}
-	return e
-}
-
-// pairs renders a JSON object as sorted key=value pairs.
-func pairs(m map[string]any) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		v, ok := m[k].(string)
-		if !ok {
-			b, _ := json.Marshal(m[k])
-			v = string(b)
-		}
-		out = append(out, k+"="+v)
-	}
-	return strings.Join(out, " ")
+	return out, nil
 }

@@ -87,12 +87,12 @@ func TestRequests(t *testing.T) {
 		_, _ = w.Write([]byte(`{"items":[{"id":"o1","status":"paid","total":{"amount":1999,"currency":"EUR"}}]}`))
 	})
 	ctx := gateway.WithRequestID(context.Background(), "req-1")
-	orders, err := c.As("the-token").AllOrders(ctx, "paid", "alice & bob", 50, 50)
+	orders, err := c.As("the-token").AllOrders(ctx, gateway.OrderFilter{Status: "paid", Customer: "alice & bob", Number: 10042}, 50, 50)
 	if err != nil || len(orders) != 1 || orders[0].Total.Amount != 1999 {
 		t.Fatalf("%v %+v", err, orders)
 	}
 	if got.Header.Get("Authorization") != "Bearer the-token" || got.Header.Get("X-Request-Id") != "req-1" ||
-		got.URL.Query().Get("customer") != "alice & bob" || got.URL.Query().Get("status") != "paid" || got.URL.Query().Get("offset") != "50" {
+		got.URL.Query().Get("customer") != "alice & bob" || got.URL.Query().Get("status") != "paid" || got.URL.Query().Get("number") != "10042" || got.URL.Query().Get("offset") != "50" {
 		t.Fatalf("request %v %v", got.Header, got.URL)
 	}
 	amount := int64(250)
@@ -106,24 +106,27 @@ func TestRequests(t *testing.T) {
 	}
 }
 
-func TestAuditIsMergedNewestFirst(t *testing.T) {
+// TestAuditReadsOneServicePage: the client asks the named service's log for a filtered
+// page and reads its entries in the contract's shape.
+func TestAuditReadsOneServicePage(t *testing.T) {
+	var got *http.Request
 	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/api/orders/admin/audit":
-			_, _ = w.Write([]byte(`[{"id":1,"at":"2026-01-01T10:00:00Z","actorSubject":"s-1","actorUsername":"ada","action":"order.delete","targetId":"o1","details":{},"requestId":"r0"},
-				{"at":"2026-01-01T12:00:00Z","actor":"ada","action":"product.create","productId":"p1","extra":{"n":1}}]`))
-		case "/api/payments/admin/audit":
-			_, _ = w.Write([]byte(`{"items":[{"id":"a1","at":"2026-01-01T11:00:00Z","actor":{"subject":"s-1","username":"ada"},"action":"payment.refund","resource":"payment/pay1","detail":{"amount":500},"requestId":"r1"}]}`))
-		}
+		got = r
+		_, _ = w.Write([]byte(`[{"id":"a1","at":"2026-01-01T11:00:00Z","actor":{"subject":"s-1","username":"ada"},"action":"payment.refund","resource":"payment/pay1","detail":{"amount":500,"currency":"EUR"},"requestId":"r1"}]`))
 	})
-	entries, err := c.As("t").Audit(context.Background())
-	if err != nil || len(entries) != 3 {
+	entries, err := c.As("t").Audit(context.Background(), gateway.AuditPayment, gateway.AuditQuery{Action: "payment.refund", Actor: "ada", Offset: 20, Limit: 10})
+	if err != nil || len(entries) != 1 {
 		t.Fatalf("%v %+v", err, entries)
 	}
-	if entries[0].Action != "product.create" || entries[1].Source != "payment" || entries[1].Target != "payment/pay1" || entries[2].Target != "o1" {
-		t.Fatalf("order %+v", entries)
+	if got.URL.Path != "/api/payments/admin/audit" || got.URL.RawQuery != "action=payment.refund&actor=ada&limit=10&offset=20" {
+		t.Fatalf("asked %s?%s", got.URL.Path, got.URL.RawQuery)
 	}
-	if entries[1].Actor != "ada" || entries[1].Detail != "amount=500" || entries[0].Detail != `extra={"n":1}` {
-		t.Fatalf("fields %+v", entries)
+	e := entries[0]
+	if e.Source != gateway.AuditPayment || e.Actor.Username != "ada" || e.Action != "payment.refund" || e.Resource != "payment/pay1" ||
+		e.Detail["amount"] != 500.0 || !e.At.Equal(time.Date(2026, 1, 1, 11, 0, 0, 0, time.UTC)) {
+		t.Fatalf("entry %+v", e)
+	}
+	if _, err := c.As("t").Audit(context.Background(), gateway.AuditOrder, gateway.AuditQuery{Limit: 5}); err != nil || got.URL.Path != "/api/orders/admin/audit" || got.URL.RawQuery != "limit=5&offset=0" {
+		t.Fatalf("order log asked %s?%s: %v", got.URL.Path, got.URL.RawQuery, err)
 	}
 }

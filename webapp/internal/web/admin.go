@@ -30,11 +30,22 @@ func (h *handlers) adminOrders(c *fiber.Ctx) error {
 	if len(customer) > 100 {
 		customer = customer[:100]
 	}
+	typed := strings.TrimSpace(c.Query("number"))
+	if len(typed) > 40 {
+		typed = typed[:40]
+	}
+	number, numberOK := parseOrderNumber(typed)
 	pageNo, err := strconv.Atoi(c.Query("page", "0"))
 	if err != nil || pageNo < 0 || pageNo > maxAdminPage {
 		pageNo = 0
 	}
-	orders, err := caller(c).AllOrders(ctx(c), status, customer, pageNo*adminPageSize, adminPageSize)
+	data := map[string]any{"Statuses": orderStatuses, "Status": status, "Customer": customer, "Number": typed}
+	if !numberOK {
+		// Nothing is asked of the order service for a number no order can have.
+		data["NumberError"] = "Enter an order number such as 10042."
+		return h.render(c, page{name: "admin/orders", title: "Admin: orders", nav: "admin", sub: "orders", status: fiber.StatusUnprocessableEntity, data: data})
+	}
+	orders, err := caller(c).AllOrders(ctx(c), gateway.OrderFilter{Status: status, Customer: customer, Number: number}, pageNo*adminPageSize, adminPageSize)
 	if err != nil {
 		return h.apiError(c, err)
 	}
@@ -46,9 +57,12 @@ func (h *handlers) adminOrders(c *fiber.Ctx) error {
 		if customer != "" {
 			q.Set("customer", customer)
 		}
+		if number > 0 {
+			q.Set("number", strconv.FormatInt(number, 10))
+		}
 		return "/admin?" + q.Encode()
 	}
-	data := map[string]any{"Orders": orders, "Statuses": orderStatuses, "Status": status, "Customer": customer}
+	data["Orders"] = orders
 	if pageNo > 0 {
 		data["Prev"] = link(pageNo - 1)
 	}
@@ -56,6 +70,24 @@ func (h *handlers) adminOrders(c *fiber.Ctx) error {
 		data["Next"] = link(pageNo + 1)
 	}
 	return h.render(c, page{name: "admin/orders", title: "Admin: orders", nav: "admin", sub: "orders", data: data})
+}
+
+// parseOrderNumber reads an order number as people write it: "10042", "#10042" or
+// "Order 10042". Empty is no filter (0, true); anything else is not a number (false).
+func parseOrderNumber(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) >= len("order") && strings.EqualFold(s[:len("order")], "order") {
+		s = strings.TrimSpace(s[len("order"):])
+	}
+	s = strings.TrimPrefix(s, "#")
+	if s == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || s[0] == '+' {
+		return 0, false
+	}
+	return n, true
 }
 
 func (h *handlers) adminOrder(c *fiber.Ctx) error {
@@ -138,10 +170,16 @@ func (h *handlers) adminDelete(c *fiber.Ctx) error {
 		return notFound()
 	}
 	st := session.From(c)
-	err := caller(c).DeleteOrder(ctx(c), id)
+	api := caller(c)
+	// Read first, to name the order by its number once it is gone.
+	o, err := api.Order(ctx(c), id)
+	if err != nil {
+		return h.apiError(c, err)
+	}
+	err = api.DeleteOrder(ctx(c), id)
 	switch s := gateway.StatusOf(err); {
 	case err == nil:
-		st.AddFlash(session.FlashStatus, "Order "+id+" is deleted.")
+		st.AddFlash(session.FlashStatus, "Order "+o.Ref()+" is deleted.")
 		return c.Redirect("/admin", fiber.StatusSeeOther)
 	case s == fiber.StatusConflict:
 		st.AddFlash(session.FlashAlert, "Delete not possible: "+problemText(err))
@@ -276,12 +314,4 @@ func (h *handlers) adminRetireProduct(c *fiber.Ctx) error {
 	}
 	session.From(c).AddFlash(session.FlashStatus, "The product is retired: it no longer shows in the catalog.")
 	return c.Redirect("/admin/products", fiber.StatusSeeOther)
-}
-
-func (h *handlers) adminAudit(c *fiber.Ctx) error {
-	entries, err := caller(c).Audit(ctx(c))
-	if err != nil {
-		return h.apiError(c, err)
-	}
-	return h.render(c, page{name: "admin/audit", title: "Admin: audit log", nav: "admin", sub: "audit", data: map[string]any{"Entries": entries}})
 }

@@ -92,7 +92,7 @@ func (h *handlers) apiError(c *fiber.Ctx, err error) error {
 	case s == fiber.StatusConflict || s == fiber.StatusUnprocessableEntity || s == fiber.StatusBadRequest:
 		return &pageError{Status: s, Heading: "Please check and try again", Message: orDefault(ge.Detail, "The request could not be completed as it is."), Fields: ge.Fields, Back: back}
 	case s == fiber.StatusPaymentRequired:
-		return &pageError{Status: s, Heading: "Payment declined", Message: orDefault(ge.Reason, ge.Detail), Back: back}
+		return &pageError{Status: s, Heading: "Payment declined", Message: "Your card was declined. " + declineSentence(ge.Reason), Back: back}
 	case s == fiber.StatusTooManyRequests:
 		wait := max(int(ge.RetryAfter.Seconds()), 1)
 		return &pageError{Status: s, Heading: "Slow down", Message: "You are going faster than the shop allows.", RetryAfter: wait, Back: back}

@@ -133,7 +133,10 @@ func TestDeclinedThenPaid(t *testing.T) {
 
 	r := b.post(pay, card("4000 0000 0000 9995", formValue(t, b.get(pay).body, "idempotencyKey")))
 	mustStatus(t, r, http.StatusPaymentRequired)
-	mustContain(t, r, `role="alert"`, "Your card was declined", "insufficient_funds", `id="pay"`)
+	mustContain(t, r, `role="alert"`, "Your card was declined.", "There is not enough money available on it", `id="pay"`)
+	if strings.Contains(r.body, "insufficient_funds") {
+		t.Fatal("the decline shows the payment service's machine reason")
+	}
 	// The test-card table lists the number; the form must not hold it (nor the CVC).
 	if regexp.MustCompile(`name="(number|cvc)"[^>]*value=`).MatchString(r.body) || strings.Contains(r.body, "4000000000009995") {
 		t.Fatal("the card number or CVC came back in the form")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,8 @@ type fakeAPI struct {
 	payments map[string]*gateway.Payment
 	idem     map[string]any // caller subject + key -> first answer
 	audit    map[string][]map[string]any
+	// numbered counts the order numbers handed out.
+	numbered int64
 	calls    []apiCall
 	// failures answer the next call whose "METHOD /path" has the prefix with the status.
 	failures map[string]failure
@@ -240,7 +243,7 @@ func (f *fakeAPI) createProduct(w http.ResponseWriter, r *http.Request, p *authn
 	defer f.mu.Unlock()
 	np := &gateway.Product{ID: uuid.NewString(), Name: in.Name, Description: in.Description, Price: in.Price, Stock: in.Stock, Active: true, CreatedAt: time.Now().UTC()}
 	f.products = append(f.products, np)
-	f.log("order", p, "product.create", np.ID)
+	f.log("order", p, "product.create", "product/"+np.ID, map[string]any{"name": np.Name, "price": np.Price, "stock": np.Stock, "active": true})
 	reply(w, http.StatusCreated, np)
 }
 
@@ -257,8 +260,15 @@ func (f *fakeAPI) updateProduct(w http.ResponseWriter, r *http.Request, p *authn
 		problem(w, http.StatusNotFound, nil)
 		return
 	}
+	changes := map[string]any{}
+	if pr.Price != in.Price {
+		changes["price"] = map[string]any{"from": pr.Price, "to": in.Price}
+	}
+	if pr.Stock != in.Stock {
+		changes["stock"] = map[string]any{"from": pr.Stock, "to": in.Stock}
+	}
 	pr.Name, pr.Description, pr.Price, pr.Stock = in.Name, in.Description, in.Price, in.Stock
-	f.log("order", p, "product.update", pr.ID)
+	f.log("order", p, "product.update", "product/"+pr.ID, map[string]any{"name": pr.Name, "changes": changes})
 	reply(w, http.StatusOK, pr)
 }
 
@@ -271,7 +281,7 @@ func (f *fakeAPI) retireProduct(w http.ResponseWriter, r *http.Request, p *authn
 		return
 	}
 	pr.Active = false
-	f.log("order", p, "product.retire", pr.ID)
+	f.log("order", p, "product.retire", "product/"+pr.ID, map[string]any{"name": pr.Name})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -290,7 +300,8 @@ func (f *fakeAPI) createOrder(w http.ResponseWriter, r *http.Request, p *authn.P
 		reply(w, http.StatusCreated, first)
 		return
 	}
-	o := &gateway.Order{ID: uuid.NewString(), UserID: p.Subject, Customer: p.Username, Status: gateway.StatusPending,
+	f.numbered++
+	o := &gateway.Order{ID: uuid.NewString(), Number: 10000 + f.numbered, UserID: p.Subject, Customer: p.Username, Status: gateway.StatusPending,
 		Total: eur(0), Refunded: eur(0), CreatedAt: time.Now().UTC()}
 	for _, it := range in.Items {
 		pr := f.product(it.ProductID)
@@ -337,6 +348,9 @@ func (f *fakeAPI) allOrders(w http.ResponseWriter, r *http.Request, _ *authn.Pri
 			continue
 		}
 		if c := r.URL.Query().Get("customer"); c != "" && o.Customer != c {
+			continue
+		}
+		if n := r.URL.Query().Get("number"); n != "" && strconv.FormatInt(o.Number, 10) != n {
 			continue
 		}
 		out = append(out, o)
@@ -437,7 +451,7 @@ func (f *fakeAPI) deleteOrder(w http.ResponseWriter, r *http.Request, p *authn.P
 		return
 	}
 	f.orders = slices.DeleteFunc(f.orders, func(x *gateway.Order) bool { return x == o })
-	f.log("order", p, "order.delete", o.ID)
+	f.log("order", p, "order.delete", "order/"+o.ID, map[string]any{"number": o.Number, "customer": o.Customer, "status": o.Status, "total": o.Total})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -486,20 +500,42 @@ func (f *fakeAPI) refund(w http.ResponseWriter, r *http.Request, p *authn.Princi
 			}
 		}
 	}
-	f.log("payment", p, "payment.refund", pay.ID)
+	f.log("payment", p, "payment.refund", "payment/"+pay.ID, map[string]any{"orderId": pay.OrderID, "amount": amount, "currency": pay.Amount.Currency,
+		"fullyRefunded": pay.Refunded.Amount == pay.Amount.Amount})
 	reply(w, http.StatusCreated, pay)
 }
 
-func (f *fakeAPI) log(source string, p *authn.Principal, action, target string) {
+// log writes an audit entry in the services' shape.
+func (f *fakeAPI) log(source string, p *authn.Principal, action, resource string, detail map[string]any) {
 	f.audit[source] = append(f.audit[source], map[string]any{
-		"id": uuid.NewString(), "at": time.Now().UTC().Format(time.RFC3339Nano), "actor": p.Username, "action": action, "target": target,
+		"id": uuid.NewString(), "at": time.Now().UTC().Format(time.RFC3339Nano), "actor": map[string]any{"subject": p.Subject, "username": p.Username},
+		"action": action, "resource": resource, "detail": detail, "requestId": "req-" + uuid.NewString()[:8],
 	})
 }
 
+// auditOf answers a service's audit log as the services do: newest first, filtered by
+// action and actor, paged by limit and offset.
 func (f *fakeAPI) auditOf(source string) handler {
-	return func(w http.ResponseWriter, _ *http.Request, _ *authn.Principal) {
+	return func(w http.ResponseWriter, r *http.Request, _ *authn.Principal) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		reply(w, http.StatusOK, append([]map[string]any{}, f.audit[source]...))
+		q := r.URL.Query()
+		out := []map[string]any{}
+		for _, e := range slices.Backward(f.audit[source]) {
+			if a := q.Get("action"); a != "" && e["action"] != a {
+				continue
+			}
+			if a := q.Get("actor"); a != "" && e["actor"].(map[string]any)["username"] != a {
+				continue
+			}
+			out = append(out, e)
+		}
+		offset, _ := strconv.Atoi(q.Get("offset"))
+		limit, err := strconv.Atoi(q.Get("limit"))
+		if err != nil {
+			limit = 50
+		}
+		out = out[min(offset, len(out)):]
+		reply(w, http.StatusOK, out[:min(limit, len(out))])
 	}
 }

@@ -34,12 +34,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2 Jan 2006, 15:04 UTC")
 	},
-	"shortID": func(id string) string {
-		if len(id) > 8 {
-			return id[:8]
-		}
-		return id
-	},
+	"declineLabel": declineLabel,
 	"itemCount": func(items []gateway.OrderItem) int {
 		n := 0
 		for _, it := range items {

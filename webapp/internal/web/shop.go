@@ -372,7 +372,7 @@ func (h *handlers) pay(c *fiber.Ctx) error {
 		}
 		v.Order = o
 		if s == fiber.StatusPaymentRequired {
-			v.Declined = orDefault(ge.Reason, ge.Detail)
+			v.Declined = declineSentence(ge.Reason)
 		} else {
 			v.Fields = append([]gateway.FieldError{{Message: orDefault(ge.Detail, "Please check the card details.")}}, ge.Fields...)
 		}
