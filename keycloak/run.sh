@@ -32,6 +32,9 @@ fi
 rm -rf "$dist/data/import"
 mkdir -p "$dist/data/import"
 cp "$here/realm/shop-realm.json" "$dist/data/import/shop-realm.json"
+# The realm's login theme (loginTheme "shop"); start-dev reads themes/ without caching.
+rm -rf "$dist/themes/shop"
+cp -R "$here/themes/shop" "$dist/themes/shop"
 
 echo "Keycloak $(cat "$here/VERSION"): http://localhost:$KC_HTTP_PORT/realms/shop" \
   "(admin console http://localhost:$KC_HTTP_PORT/admin, health http://localhost:$KC_HTTP_MANAGEMENT_PORT/health/ready)" >&2

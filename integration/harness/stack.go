@@ -251,6 +251,12 @@ func startKeycloak(ctx context.Context, nw *testcontainers.DockerNetwork, hostPo
 			HostFilePath:      filepath.Join(RepoRoot(), "keycloak", "realm", "shop-realm.json"),
 			ContainerFilePath: "/opt/keycloak/data/import/shop-realm.json",
 			FileMode:          0o644,
+		}, testcontainers.ContainerFile{
+			// The realm's login theme, as a folder (start-dev reads themes/ uncached).
+			// Directories need the execute bit, and the mode applies to every entry.
+			HostFilePath:      filepath.Join(RepoRoot(), "keycloak", "themes", "shop"),
+			ContainerFilePath: "/opt/keycloak/themes/shop",
+			FileMode:          0o755,
 		}),
 		testcontainers.WithCmd("start-dev", "--import-realm"),
 		testcontainers.WithLabels(ownLabels()),
