@@ -36,6 +36,7 @@ var auditActions = []auditAction{
 	{"order.delete", "Order deleted", gateway.AuditOrder},
 	{"order.refund-recorded", "Refund recorded on an order", gateway.AuditOrder},
 	{"order.payment-settled", "Payment settled late", gateway.AuditOrder},
+	{"order.expire", "Unpaid order expired", gateway.AuditOrder},
 	{"payment.refund", "Payment refunded", gateway.AuditPayment},
 }
 
@@ -305,6 +306,20 @@ func describe(e gateway.AuditEntry, numbers map[string]int64) sentence {
 		} else {
 			b.text(" on the payment service's notice, as the checkout never heard back.")
 		}
+	case "order.expire":
+		b.text(who, " cancelled ")
+		orderRef(id, true)
+		var facts []string
+		if c := str(d["customer"]); c != "" {
+			facts = append(facts, "placed by "+c)
+		}
+		if t, ok := money(d["total"]); ok {
+			facts = append(facts, formatMoney(t))
+		}
+		if len(facts) > 0 {
+			b.text(" (", strings.Join(facts, ", "), ")")
+		}
+		b.text(": it was not paid in time, so its items went back on sale.")
 	case "payment.refund":
 		b.text(who, " refunded ")
 		if n, ok := number(d["amount"]); ok {
