@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,4 +130,57 @@ func TestAnExpiredOrderOverHTTP(t *testing.T) {
 	if resp := e.do(http.MethodPost, "/api/orders/"+o.ID+"/cancel", r.alice, nil); resp.status != http.StatusConflict {
 		t.Fatalf("cancelling it: %s", resp)
 	}
+}
+
+// TestExpiryRacesACheckout: the expiry job and a shopper's payment reach an order at the
+// same moment. Either the order expires, the shopper gets 409 and the payment service is
+// never called; or the charge goes out, the order is paid and keeps its stock. Never both.
+func TestExpiryRacesACheckout(t *testing.T) {
+	r := newRealm(t)
+	e := newEnv(t, r)
+	seen := map[string]int{}
+	for round := range 8 {
+		resp := e.do(http.MethodPost, "/api/orders", r.alice, `{"items":[{"productId":"`+towelID+`","quantity":1}]}`)
+		var o heldOrder
+		resp.decode(t, &o)
+		stock, calls := e.stock(towelID), len(e.pay.callLog())
+		var (
+			expired []order.Order
+			eerr    error
+			paid    response
+			wg      sync.WaitGroup
+		)
+		start := make(chan struct{})
+		wg.Go(func() {
+			<-start
+			// A head start that grows with the rounds for the checkout, which has more to
+			// do, so both outcomes come up.
+			time.Sleep(time.Duration(round) * 6 * time.Millisecond)
+			expired, eerr = e.store.ExpireOverdue(context.Background(), time.Now().Add(time.Hour), 10,
+				func(o order.Order) order.AuditEntry {
+					return order.AuditEntry{Action: order.ActionOrderExpire, TargetID: o.ID}
+				})
+		})
+		wg.Go(func() {
+			<-start
+			paid = e.do(http.MethodPost, "/api/orders/"+o.ID+"/pay", r.alice, cardBody(cardApproved))
+		})
+		close(start)
+		wg.Wait()
+		if eerr != nil {
+			t.Fatal(eerr)
+		}
+		got := e.storedOrder(o.ID)
+		charged := len(e.pay.callLog()) - calls
+		switch {
+		case len(expired) == 1 && paid.status == http.StatusConflict && charged == 0 && got.Expired() && e.stock(towelID) == stock+1:
+			seen["expired"]++
+		case len(expired) == 0 && paid.status == http.StatusOK && charged == 1 && got.Status == order.StatusPaid && e.stock(towelID) == stock:
+			seen["paid"]++
+		default:
+			t.Fatalf("round %d: expired %d, pay %s, %d charges, order %s/%s, stock %d (was %d)",
+				round, len(expired), paid, charged, got.Status, got.CancelReason, e.stock(towelID), stock)
+		}
+	}
+	t.Logf("outcomes: %v", seen)
 }
