@@ -7,6 +7,9 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// framingFault names what makes a request's framing ambiguous, in the platform's words for
+// the log, or returns "" when there is nothing.
+//
 // Request smuggling needs two servers that disagree about where a request ends: a load
 // balancer that goes by Content-Length and a service that goes by Transfer-Encoding, or
 // one that ends a line at a bare LF and one that does not. fasthttp (v1.51) settles every
@@ -16,12 +19,13 @@ import (
 // Content-Lengths wins, and a bare LF ends a line. Whatever follows the body as it read it
 // is served as the connection's next request, so a request hidden in a body is answered.
 //
-// framingFault refuses all of that before anything else runs (RFC 9112 sections 6.1 and
-// 6.3): the request is answered 400 and its connection closed, so bytes fasthttp has
-// already buffered past the body are never read as a request. The check reads the header
-// block as received, RequestHeader.RawHeaders: fasthttp copies it aside before parsing and
-// normalising names in place, so it holds every duplicate, every obfuscated value and
-// every line ending exactly as the client sent them.
+// observeRefusals calls it before anything else runs and refuses every such request
+// (RFC 9112 sections 6.1 and 6.3): 400, and the connection closed, so bytes fasthttp has
+// already buffered past the body are never read as a request. It reads the header block
+// as received, RequestHeader.RawHeaders: fasthttp copies the block aside before it parses
+// it (and normalises names in place in its read buffer), so the copy holds every
+// duplicate, every obfuscated value and every line ending as the client sent them. The
+// request line is not in it: a bare LF ending that line goes unseen.
 //
 // The one transfer coding accepted is "chunked", lowercase, alone, in one header and
 // without a Content-Length beside it: what every client and proxy sends. RFC 9112 compares
@@ -96,5 +100,5 @@ var (
 )
 
 // framingDetail is what a client is told; the log gets framingFault's reason.
-const framingDetail = "the request's length is given in more than one way or in an unusual form: " +
-	"send one Content-Length, or Transfer-Encoding: chunked alone"
+const framingDetail = "the request's length could be read in more than one way: send one Content-Length " +
+	"or Transfer-Encoding: chunked alone, and end every header line with CRLF"
