@@ -110,10 +110,13 @@ func TestSessionOutlivesShortAccessTokens(t *testing.T) {
 }
 
 // TestLogoutEndsKeycloakSession: logging out of the web shop ends the Keycloak session, so
-// going back to a private page shows Keycloak's login form, not a silent login.
+// going back to a private page shows Keycloak's login form, not a silent login. The logout
+// page posts the ID token to Keycloak by itself (its script submits the form), and Keycloak
+// sends the browser back to the shop's front page.
 func TestLogoutEndsKeycloakSession(t *testing.T) {
 	b := loggedIn(t, harness.Alice)
 	b.Click("#logout")
+	b.WaitFor(`button[name="add-to-cart"]`) // the catalog: past the logout page and Keycloak
 	if !strings.HasPrefix(b.URL(), shop.WebappURL) {
 		t.Fatalf("after logout the browser is at %s, want back at the shop", b.URL())
 	}
