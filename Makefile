@@ -2,12 +2,12 @@
 # handler and store tests; `make e2e` runs the end-to-end suite in containers.
 
 SERVICES := gateway order payment webapp
-MODULES  := platform $(SERVICES) integration
+MODULES  := platform $(SERVICES) integration deploy
 GO       ?= go
 # Every Go package of the workspace but the end-to-end suite.
 UNIT_PKGS := $(foreach m,platform $(SERVICES),./$(m)/...)
 
-.PHONY: run build test e2e lint clean keycloak certs up down
+.PHONY: run build test e2e lint clean keycloak certs up down k8s-check images
 
 ## run: the whole shop on embedded defaults (Keycloak fetched on first use); Ctrl-C stops it
 run: build certs
@@ -25,9 +25,21 @@ certs:
 	@CGO_ENABLED=0 $(GO) build -o bin/certs ./platform/cmd/certs
 	@bin/certs -dir certs
 
-## test: unit, handler and store contract tests (needs nothing running)
-test:
+## test: unit, handler and store contract tests, and the Kubernetes manifests' check (needs nothing running)
+test: k8s-check
 	$(GO) test -count=1 -race $(UNIT_PKGS)
+
+## k8s-check: render deploy/'s overlays and prove them offline (schemas, Pod Security, probes, env, NetworkPolicies)
+k8s-check:
+	$(GO) test -count=1 ./deploy/...
+
+## images: the services' images and the prebuilt Keycloak, tagged $(REGISTRY)shop/<name>:$(IMAGE_TAG) (see deploy/README.md to push)
+CONTAINER ?= docker
+REGISTRY  ?=
+IMAGE_TAG ?= dev
+images: build
+	@for s in $(SERVICES); do $(CONTAINER) build -f $$s/Dockerfile -t $(REGISTRY)shop/$$s:$(IMAGE_TAG) . || exit 1; done
+	$(CONTAINER) build --build-arg KEYCLOAK_VERSION=$$(cat keycloak/VERSION) -t $(REGISTRY)shop/keycloak:$$(cat keycloak/VERSION) deploy/keycloak
 
 ## e2e: end-to-end tests with testcontainers (needs a Docker API: Docker or Podman, see README)
 e2e: build certs
