@@ -160,6 +160,7 @@ func StartStack(ctx context.Context) (*Stack, error) {
 			"ORDER_DB_DRIVER": "postgres", "ORDER_DB_DSN": dsn("orders"), "ORDER_PAYMENT_URL": "http://payment:8082",
 			"ORDER_TLS_CA": "/certs/ca.pem", "ORDER_TLS_CERT": "/certs/order-service.pem", "ORDER_TLS_KEY": "/certs/order-service-key.pem",
 			"ORDER_CLIENT_SECRET": OrderServiceSecret, "ORDER_PAYMENT_INTERNAL_URL": "https://payment:8443",
+			"ORDER_PAYMENT_HOLD": PaymentHold.String(), "ORDER_EXPIRY_INTERVAL": ExpiryInterval.String(),
 		}), s.PKI.Files("order-service")...)
 		s.Order = c
 		s.track("order", c)
