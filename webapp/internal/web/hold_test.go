@@ -47,7 +47,9 @@ func TestTheHoldIsShownThenTheExpiry(t *testing.T) {
 		t.Fatal("an order past its deadline still offers to pay")
 	}
 
-	e.api.change(id, func(o *gateway.Order) { o.Status, o.CancelReason, o.PaymentDueAt = gateway.StatusCancelled, "expired", nil })
+	e.api.change(id, func(o *gateway.Order) {
+		o.Status, o.CancelReason, o.PaymentDueAt = gateway.StatusCancelled, "expired", nil
+	})
 	r = b.get("/orders/" + id)
 	mustContain(t, r, `id="expired"`, "This order expired", "back in stock", "Nothing was charged", "place a new order", `data-status="expired"`, ">Expired<")
 	for _, gone := range []string{`id="pay-order"`, `id="cancel-order"`, "Pay within", `id="time-up"`} {
@@ -71,7 +73,9 @@ func TestPayingAnOrderThatExpiredMeanwhile(t *testing.T) {
 	b.loginAs(oidctest.Alice)
 	id := placeOrder(t, b)
 	key := formValue(t, b.get("/orders/"+id+"/pay").body, "idempotencyKey")
-	e.api.change(id, func(o *gateway.Order) { o.Status, o.CancelReason, o.PaymentDueAt = gateway.StatusCancelled, "expired", nil })
+	e.api.change(id, func(o *gateway.Order) {
+		o.Status, o.CancelReason, o.PaymentDueAt = gateway.StatusCancelled, "expired", nil
+	})
 	e.api.failNext("POST /api/orders/"+id+"/pay", http.StatusConflict, 0, map[string]any{
 		"detail": "the order expired before it was paid", "reason": "order_expired"})
 	r := b.post("/orders/"+id+"/pay", url.Values{"idempotencyKey": {key}, "number": {"4242 4242 4242 4242"},
