@@ -270,9 +270,9 @@ func TestKeyRoundTripAndLogging(t *testing.T) {
 func TestRequestURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"HTTPS://Shop.Example:443/api/orders?x=1#f": "https://shop.example/api/orders",
-		"http://gateway:8000/api/orders":             "http://gateway:8000/api/orders",
-		"http://h:80":                                "http://h/",
-		"http://[::1]:8000/a":                        "http://[::1]:8000/a",
+		"http://gateway:8000/api/orders":            "http://gateway:8000/api/orders",
+		"http://h:80":                               "http://h/",
+		"http://[::1]:8000/a":                       "http://[::1]:8000/a",
 	} {
 		if got, err := dpop.RequestURL(in); err != nil || got != want {
 			t.Errorf("RequestURL(%q) = %q, %v; want %q", in, got, err, want)
@@ -329,4 +329,3 @@ func requireCode(t *testing.T, err error, code, why string) {
 		t.Fatalf("refused with %s %q, want %s mentioning %q", e.Code, e.Description, code, why)
 	}
 }
-
