@@ -7,6 +7,10 @@
 // at once after any record at Warn or above (so a failure is on the console before
 // whatever follows it), and by the close function New returns. What a process killed
 // outright loses is at most the last FlushInterval of Info lines.
+//
+// A line logged with a context that carries an OpenTelemetry span (the request's, from the
+// tracing middleware of platform/server) names its trace_id and span_id, so an operator goes
+// from any line to the whole request's trace, and from a trace to every line it wrote.
 package logging
 
 import (
@@ -15,6 +19,7 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -35,7 +40,7 @@ func New(w io.Writer, service string) (*slog.Logger, func() error) {
 		Size:          bufferSize,
 		FlushInterval: FlushInterval,
 	}
-	h := flushOnWarn{Handler: slog.NewJSONHandler(buf, nil), flush: buf.Sync}
+	h := flushOnWarn{Handler: traceContext{slog.NewJSONHandler(buf, nil)}, flush: buf.Sync}
 	return slog.New(h).With("service", service), buf.Stop
 }
 
@@ -59,4 +64,22 @@ func (h flushOnWarn) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h flushOnWarn) WithGroup(name string) slog.Handler {
 	return flushOnWarn{Handler: h.Handler.WithGroup(name), flush: h.flush}
+}
+
+// traceContext adds the trace and span ids of the span in a record's context, if any.
+type traceContext struct{ slog.Handler }
+
+func (h traceContext) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceContext) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return traceContext{h.Handler.WithAttrs(attrs)}
+}
+
+func (h traceContext) WithGroup(name string) slog.Handler {
+	return traceContext{h.Handler.WithGroup(name)}
 }

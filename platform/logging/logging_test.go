@@ -2,11 +2,14 @@ package logging_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"example.com/shop/platform/logging"
 )
@@ -93,5 +96,44 @@ func TestCloseFlushes(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"request_id":"r-1"`) {
 		t.Fatalf("close did not write the buffered line: %q", out.String())
+	}
+}
+
+// TestLinesNameTheirTrace: a line logged in a span's context carries its trace and span
+// ids; a line without one carries neither.
+func TestLinesNameTheirTrace(t *testing.T) {
+	var out lockedBuffer
+	log, closeLog := logging.New(&out, "order")
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:     trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+		TraceFlags: trace.FlagsSampled,
+	})
+	log.InfoContext(trace.ContextWithSpanContext(context.Background(), sc), "traced")
+	log.With("component", "outbox").InfoContext(trace.ContextWithSpanContext(context.Background(), sc), "traced too")
+	log.InfoContext(context.Background(), "untraced")
+	if err := closeLog(); err != nil {
+		t.Fatal(err)
+	}
+
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want 3 lines, got %d: %s", len(lines), out.String())
+	}
+	for i, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("line %d is not JSON: %v", i, err)
+		}
+		wantTrace, wantSpan := "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+		if i == 2 {
+			wantTrace, wantSpan = "", ""
+		}
+		if got, _ := rec["trace_id"].(string); got != wantTrace {
+			t.Errorf("line %q: trace_id = %q, want %q", rec["msg"], got, wantTrace)
+		}
+		if got, _ := rec["span_id"].(string); got != wantSpan {
+			t.Errorf("line %q: span_id = %q, want %q", rec["msg"], got, wantSpan)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"example.com/shop/platform/validation"
 )
@@ -22,7 +23,7 @@ func Handler(log *slog.Logger, m Map) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		p := From(err, m)
 		if p.Status >= 500 && !isProblem(err) {
-			log.Error("unexpected error", "request_id", requestID(c), "method", c.Method(),
+			log.ErrorContext(c.UserContext(), "unexpected error", "request_id", requestID(c), "method", c.Method(),
 				"path", c.Path(), "err", err)
 		}
 		return Write(c, p)
@@ -81,7 +82,7 @@ func fromFiber(fe *fiber.Error) *Problem {
 	return New(fe.Code, fe.Message)
 }
 
-// Write sends p as problem+json, with its headers and the request id.
+// Write sends p as problem+json, with its headers, the request id and the trace id.
 func Write(c *fiber.Ctx, p *Problem) error {
 	out := *p
 	if out.Title == "" {
@@ -92,6 +93,9 @@ func Write(c *fiber.Ctx, p *Problem) error {
 	}
 	if out.RequestID == "" {
 		out.RequestID = requestID(c)
+	}
+	if out.TraceID == "" {
+		out.TraceID = TraceID(c)
 	}
 	for k, v := range out.Headers {
 		c.Set(k, v)
@@ -110,4 +114,13 @@ func Write(c *fiber.Ctx, p *Problem) error {
 func requestID(c *fiber.Ctx) string {
 	id, _ := c.Locals(RequestIDKey).(string)
 	return id
+}
+
+// TraceID is the trace id of the request's span (set by platform/server's tracing
+// middleware), or "" when the request is not traced.
+func TraceID(c *fiber.Ctx) string {
+	if sc := trace.SpanContextFromContext(c.UserContext()); sc.IsValid() {
+		return sc.TraceID().String()
+	}
+	return ""
 }

@@ -28,6 +28,9 @@ type Problem struct {
 	Instance string `json:"instance,omitempty"`
 	// RequestID ties the answer to the server's logs.
 	RequestID string `json:"requestId,omitempty"`
+	// TraceID is the request's OpenTelemetry trace id when it is traced: the one id that
+	// finds the request in every service's logs and in the trace store.
+	TraceID string `json:"traceId,omitempty"`
 	// Errors lists field-level problems of a request body, so a client can fix all at once.
 	Errors []FieldError `json:"errors,omitempty"`
 	// RetryAfter, in seconds, is set on 429 and 503 answers.

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"example.com/shop/platform/problem"
 	"example.com/shop/platform/validation"
@@ -87,5 +88,38 @@ func TestExtensions(t *testing.T) {
 	_ = json.Unmarshal(b, &m)
 	if m["paymentId"] != "p-1" || m["status"] != float64(402) || m["detail"] != "card declined" {
 		t.Fatalf("%s", b)
+	}
+}
+
+// TestTraceID: a problem answered inside a traced request names its trace id, so the
+// caller can quote it; an untraced request's problem has no traceId member at all.
+func TestTraceID(t *testing.T) {
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:  trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+	})
+	app := fiber.New(fiber.Config{ErrorHandler: problem.Handler(slog.New(slog.DiscardHandler), nil)})
+	app.Get("/traced", func(c *fiber.Ctx) error {
+		c.SetUserContext(trace.ContextWithSpanContext(c.UserContext(), sc))
+		return problem.Conflict("the order is already paid")
+	})
+	app.Get("/untraced", func(*fiber.Ctx) error { return problem.Conflict("the order is already paid") })
+
+	for path, want := range map[string]string{"/traced": "4bf92f3577b34da6a3ce929d0e0e4736", "/untraced": ""} {
+		resp, err := app.Test(httptest.NewRequest("GET", path, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		got, present := body["traceId"]
+		if want == "" && present {
+			t.Errorf("%s: traceId = %v, want no member", path, got)
+		}
+		if want != "" && got != want {
+			t.Errorf("%s: traceId = %v, want %s", path, got, want)
+		}
 	}
 }

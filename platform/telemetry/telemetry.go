@@ -1,0 +1,146 @@
+// Package telemetry is the one place the shop's services configure OpenTelemetry tracing.
+//
+// Tracing is off unless OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+// is set: then Setup installs an SDK tracer provider exporting OTLP over HTTP, configured
+// by the standard OTEL_* variables, and the W3C trace-context propagator. Off, nothing is
+// installed: the server middleware and the client transports check Enabled once, when they
+// are built, and are then not in the path at all, so a service that does not trace pays
+// nothing for being able to.
+//
+// Sampling is parent-based: a request that arrives with a sampled traceparent is traced,
+// one without is sampled at OTEL_TRACES_SAMPLER_ARG (a ratio, 1 when unset), so only the
+// edge decides and a trace is never cut in the middle. OTEL_TRACES_SAMPLER, when set,
+// replaces this with any sampler the SDK knows.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ShutdownTimeout bounds the final flush of spans when a service stops, so a collector
+// that is down cannot hold up the shutdown.
+const ShutdownTimeout = 5 * time.Second
+
+// enabled is set by Setup when it installs a tracer provider.
+var enabled atomic.Bool
+
+// Enabled reports whether Setup (or Install) has installed a tracer provider.
+func Enabled() bool { return enabled.Load() }
+
+// Setup configures tracing for service (its name and version become resource attributes)
+// from getenv. It returns the function that flushes the spans still buffered and stops the
+// exporter; call it when the service stops. With no OTLP endpoint configured, tracing stays
+// off and the function does nothing.
+func Setup(ctx context.Context, service, version string, getenv func(string) string) (func() error, error) {
+	if getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		return func() error { return nil }, nil
+	}
+	if getenv("OTEL_SDK_DISABLED") == "true" {
+		return func() error { return nil }, nil
+	}
+	sampler, err := sampler(getenv)
+	if err != nil {
+		return nil, err
+	}
+	// The exporter reads the endpoint, headers, timeout, compression and TLS settings from
+	// the standard OTEL_EXPORTER_OTLP_* variables itself.
+	exporter, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: OTLP exporter: %w", err)
+	}
+	// WithFromEnv lets OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults.
+	res, err := resource.New(ctx,
+		resource.WithAttributes(semconv.ServiceName(service), semconv.ServiceVersion(version)),
+		resource.WithFromEnv(), resource.WithTelemetrySDK(), resource.WithHost())
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return nil, fmt.Errorf("telemetry: resource: %w", err)
+	}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(exporter), sdktrace.WithResource(res)}
+	if sampler != nil {
+		opts = append(opts, sdktrace.WithSampler(sampler))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	Install(tp)
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		return tp.Shutdown(ctx)
+	}, nil
+}
+
+// sampler is the parent-based ratio sampler, or nil when OTEL_TRACES_SAMPLER names one for
+// the SDK to build.
+func sampler(getenv func(string) string) (sdktrace.Sampler, error) {
+	if getenv("OTEL_TRACES_SAMPLER") != "" {
+		return nil, nil
+	}
+	ratio := 1.0
+	if arg := getenv("OTEL_TRACES_SAMPLER_ARG"); arg != "" {
+		r, err := strconv.ParseFloat(arg, 64)
+		if err != nil || r < 0 || r > 1 {
+			return nil, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER_ARG = %q: must be a ratio between 0 and 1", arg)
+		}
+		ratio = r
+	}
+	return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), nil
+}
+
+// Install makes tp the global tracer provider and W3C trace context the propagator, and
+// turns tracing on for what is built after it. Setup calls it; tests call it with a
+// provider around an in-memory exporter. Only the traceparent and tracestate headers are
+// propagated: baggage would carry whatever a caller put in it to every service.
+func Install(tp trace.TracerProvider) {
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	enabled.Store(true)
+}
+
+// Transport returns base (http.DefaultTransport when nil) wrapped so that every call is a
+// client span whose context travels in the traceparent header; with tracing off it returns
+// base itself. The span's url.full keeps only the scheme and host: the paths and queries of
+// the shop's calls name orders, payments and users.
+func Transport(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if !Enabled() {
+		return base
+	}
+	return otelhttp.NewTransport(redactURL{base})
+}
+
+// redactURL runs inside otelhttp's client span and replaces the url.full it recorded: a
+// later value of an attribute replaces the earlier one.
+type redactURL struct{ next http.RoundTripper }
+
+func (r redactURL) RoundTrip(req *http.Request) (*http.Response, error) {
+	if span := trace.SpanFromContext(req.Context()); span.IsRecording() {
+		span.SetAttributes(semconv.URLFull(req.URL.Scheme + "://" + req.URL.Host))
+	}
+	return r.next.RoundTrip(req)
+}
+
+// Client returns c (a new client when nil) with its transport wrapped by Transport; c is
+// changed in place, so call it where the client is built.
+func Client(c *http.Client) *http.Client {
+	if c == nil {
+		c = &http.Client{}
+	}
+	c.Transport = Transport(c.Transport)
+	return c
+}
