@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +23,27 @@ func TestAdminRefundsAndDeletes(t *testing.T) {
 
 	admin := harness.NewBrowser(t)
 	admin.Open(shop.WebappURL + "/admin?customer=bob")
+	// Keycloak's login page wears the shop's theme (keycloak/themes/shop).
+	admin.WaitFor("#kc-form-login")
+	if note := admin.Text("#shop-test-note"); !strings.Contains(note, "Demo shop: test users only") {
+		t.Fatalf("the login page's footer says %q, want the shop theme's test-only note", note)
+	}
+	if dir := os.Getenv("SHOP_SCREENSHOTS"); dir != "" {
+		admin.Screenshot(filepath.Join(dir, "3-keycloak-login.png"))
+	}
 	admin.KeycloakLogin(harness.Ada)
 	for _, id := range []string{paid, unpaid} {
 		admin.WaitFor(`#orders tr[data-order-id="` + id + `"]`)
+	}
+	// Each order has its own number, and the admin finds one by it.
+	paidNo, unpaidNo := admin.Attr(`#orders tr[data-order-id="`+paid+`"]`, "data-order-number"), admin.Attr(`#orders tr[data-order-id="`+unpaid+`"]`, "data-order-number")
+	if paidNo == "" || paidNo == "0" || paidNo == unpaidNo {
+		t.Fatalf("orders placed a moment apart are numbered %q and %q", paidNo, unpaidNo)
+	}
+	admin.Open(shop.WebappURL + "/admin?number=" + unpaidNo)
+	admin.WaitFor(`#orders tr[data-order-id="` + unpaid + `"]`)
+	if admin.Has(`#orders tr[data-order-id="` + paid + `"]`) {
+		t.Fatalf("the search for order %s also lists order %s", unpaidNo, paidNo)
 	}
 
 	admin.Open(shop.WebappURL + "/admin/orders/" + paid)
@@ -41,10 +61,28 @@ func TestAdminRefundsAndDeletes(t *testing.T) {
 	}
 
 	admin.Open(shop.WebappURL + "/admin/audit")
-	admin.WaitFor(`#audit tr[data-action="payment.refund"]`)
+	admin.WaitFor(`#audit li[data-action="payment.refund"]`)
+	// Sentences with order numbers and money, never codes, JSON or ids.
 	audit := admin.Text("#audit")
-	if !strings.Contains(audit, "order.delete") || !strings.Contains(audit, unpaid) {
-		t.Fatalf("audit log lacks the delete of %s:\n%s", unpaid, audit)
+	for _, want := range []string{"ada deleted order " + unpaidNo + " (placed by bob, pending, €", "ada refunded €", "of the payment for order " + paidNo + ": nothing of it is left to refund."} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("the audit log lacks %q:\n%s", want, audit)
+		}
+	}
+	for _, raw := range []string{"order.delete", "payment.refund", unpaid, paid, "{", "detail", "="} {
+		if strings.Contains(audit, raw) {
+			t.Errorf("the audit log shows %q:\n%s", raw, audit)
+		}
+	}
+	admin.Open(shop.WebappURL + "/admin/audit?action=order.delete&actor=ada")
+	admin.WaitFor(`#audit li[data-action="order.delete"]`)
+	if admin.Has(`#audit li[data-action="payment.refund"]`) {
+		t.Fatal("the audit log filtered to deletes shows a refund")
+	}
+	if dir := os.Getenv("SHOP_SCREENSHOTS"); dir != "" {
+		admin.Open(shop.WebappURL + "/admin/audit")
+		admin.WaitFor(`#audit li[data-action="payment.refund"]`)
+		admin.Screenshot(filepath.Join(dir, "11-admin-audit.png"))
 	}
 }
 

@@ -34,6 +34,7 @@ func apiGet(t *testing.T, token, path string, out any) int {
 // order and payment are the parts of the API's answers the scenarios look at.
 type order struct {
 	ID     string `json:"id"`
+	Number int64  `json:"number"`
 	Status string `json:"status"`
 }
 

@@ -2,6 +2,9 @@ package integration
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,13 +18,22 @@ func TestDeclinedCardThenRetryPaysOnce(t *testing.T) {
 	id := buy(t, b, harness.Alice)
 	pay(b, cardDeclined)
 	b.WaitFor("#declined")
-	if msg := strings.ToLower(b.Text("#declined")); !strings.Contains(msg, "declined") {
-		t.Fatalf("decline message %q does not say the card was declined", msg)
+	// A sentence for the reason, never the payment service's code for it.
+	if msg := b.Text("#declined"); !strings.Contains(msg, "Your card was declined. The bank that issued it did not approve the payment.") ||
+		strings.Contains(msg, "card_declined") {
+		t.Fatalf("decline message %q: want the plain sentence for card_declined", msg)
 	}
 	token := apiToken(t, harness.Alice)
 	var o order
 	if st := apiGet(t, token, "/api/orders/"+id, &o); st != http.StatusOK || o.Status != "pending" {
 		t.Fatalf("after the decline: %d %+v, want a pending order", st, o)
+	}
+	// The page names the order by its number, not by its id.
+	if text := b.Text("main"); o.Number < 10001 || !strings.Contains(text, "Order "+strconv.FormatInt(o.Number, 10)+",") || strings.Contains(text, id) {
+		t.Fatalf("the payment page names order %d (%s) as: %q", o.Number, id, text)
+	}
+	if dir := os.Getenv("SHOP_SCREENSHOTS"); dir != "" {
+		b.Screenshot(filepath.Join(dir, "14-card-declined.png"))
 	}
 
 	pay(b, cardApproved)
