@@ -24,6 +24,10 @@ type Principal struct {
 	SessionID string
 	// Expiry is the token's `exp`.
 	Expiry time.Time
+	// KeyBound is the token's `cnf.jkt` (RFC 9449 section 6): the thumbprint of the DPoP key
+	// the token is bound to, empty for a bearer token. A bound token is good only with a
+	// proof signed by that key; Verify does not check proofs, the gateway does.
+	KeyBound string
 }
 
 // HasRole reports whether the principal holds the realm role.

@@ -114,7 +114,10 @@ type claims struct {
 	Scope             string   `json:"scope"`
 	SessionID         string   `json:"sid"`
 	NotBefore         *float64 `json:"nbf"`
-	RealmAccess       struct {
+	Confirmation      struct {
+		KeyThumbprint string `json:"jkt"`
+	} `json:"cnf"`
+	RealmAccess struct {
 		Roles []string `json:"roles"`
 	} `json:"realm_access"`
 }
@@ -158,6 +161,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 		Scopes:    strings.Fields(c.Scope),
 		SessionID: c.SessionID,
 		Expiry:    tok.Expiry,
+		KeyBound:  c.Confirmation.KeyThumbprint,
 	}, nil
 }
 
@@ -206,6 +210,10 @@ func (v *Verifier) discoverJWKS(ctx context.Context) (string, error) {
 	v.jwksURL = d.JWKSURL
 	return v.jwksURL, nil
 }
+
+// Describe is the error_description for a token Verify refused, for middleware that
+// writes its own challenge (the gateway's, which takes DPoP tokens too).
+func Describe(err error) string { return describe(err) }
 
 // describe turns a verification error into the short text of WWW-Authenticate's
 // error_description: enough for a developer, nothing about keys or internals.

@@ -14,7 +14,9 @@
 //	                CORS origin allowlist, else 403            edge.CORS
 //	each route      route IP rules; admin-path allowlist       edge.IPRules
 //	                header and body size, else 431 / 413       edge.Limits
-//	                bearer token (cached), else 401            tokencache + platform/authn
+//	                bearer or DPoP token (cached), else 401    tokencache + platform/authn
+//	                token binding: a bound token needs a fresh
+//	                proof of its key, every time, else 401     dpop (never cached)
 //	                rate limit, else 429                       ratelimit
 //	                route policy; ADMIN on admin paths, or 403 platform/authz
 //	                forward with token relay                   proxy
@@ -37,9 +39,11 @@ import (
 	"example.com/shop/platform/authn"
 	"example.com/shop/platform/authz"
 	"example.com/shop/platform/config"
+	"example.com/shop/platform/dpop"
 	"example.com/shop/platform/logging"
 	"example.com/shop/platform/server"
 
+	gwdpop "example.com/shop/gateway/internal/dpop"
 	"example.com/shop/gateway/internal/edge"
 	"example.com/shop/gateway/internal/proxy"
 	"example.com/shop/gateway/internal/ratelimit"
@@ -82,6 +86,8 @@ type Options struct {
 	Limiter ratelimit.Limiter
 	// Verifier checks bearer tokens; built from the OIDC settings of Config when nil.
 	Verifier *authn.Verifier
+	// Replay remembers DPoP proof ids; built from Config (memory or Redis) when nil.
+	Replay dpop.ReplayCache
 }
 
 // Gateway is an assembled gateway.
@@ -134,14 +140,29 @@ func New(cfg Config, o Options) (*Gateway, error) {
 	}
 	gw.Verifier = verifier
 
+	var shared *redis.Client
+	if cfg.RedisURL != "" && (o.Limiter == nil || o.Replay == nil) {
+		shared = newRedis(cfg.RedisURL)
+		gw.closers = append(gw.closers, shared.Close)
+	}
 	if o.Limiter == nil {
 		o.Limiter = ratelimit.NewMemory(0, nil)
-		if cfg.RedisURL != "" {
-			client := newRedis(cfg.RedisURL)
-			gw.closers = append(gw.closers, client.Close)
-			o.Limiter = ratelimit.NewRedis(client, "shop:gateway:ratelimit:", 250*time.Millisecond, log)
+		if shared != nil {
+			o.Limiter = ratelimit.NewRedis(shared, "shop:gateway:ratelimit:", 250*time.Millisecond, log)
 		}
 	}
+	if o.Replay == nil {
+		// Replicas must share proof ids, or a proof replayed to another replica passes.
+		o.Replay = dpop.NewMemory(0, nil)
+		if shared != nil {
+			o.Replay = gwdpop.NewRedis(shared, "shop:gateway:dpop:")
+		}
+	}
+	proofs, err := dpop.NewVerifier(dpop.Config{Replay: o.Replay})
+	if err != nil {
+		return nil, err
+	}
+	guard := gwdpop.New(proofs, cfg.DPoPClients, log)
 
 	upstreams := map[route.Upstream]proxy.Target{}
 	for name, base := range map[route.Upstream]string{route.Order: cfg.OrderURL, route.Payment: cfg.PaymentURL} {
@@ -194,12 +215,15 @@ func New(cfg Config, o Options) (*Gateway, error) {
 		app.Use(h)
 	}
 
-	authenticate := []fiber.Handler{verifier.Middleware(log)}
+	authenticate := []fiber.Handler{guard.Authenticate(verifier)}
 	if cfg.TokenCache {
 		gw.Tokens = tokencache.New(verifier, 0, nil)
 		lookup, store := gw.Tokens.Middleware(authenticate[0])
 		authenticate = []fiber.Handler{lookup, store}
 	}
+	// After the cache, on hits and misses alike: the cache vouches for a token, never for
+	// the request carrying it, so a cached bound token still needs this request's proof.
+	authenticate = append(authenticate, guard.Enforce)
 	px := proxy.New(proxy.Options{Timeout: cfg.UpstreamTimeout, ConnectTimeout: cfg.ConnectTimeout, Logger: log})
 	adminIPs := edge.IPRules{Allow: prefixes(cfg.AdminAllow)}
 

@@ -162,7 +162,7 @@ func TestTokenOnlyFromAuthorizationHeader(t *testing.T) {
 	for name, req := range map[string]*http.Request{"cookie": cookie, "basic scheme": basic, "empty bearer": empty} {
 		resp, body := h.do(req)
 		isProblem(t, resp, body, http.StatusUnauthorized)
-		if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="shop"` {
+		if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="shop", DPoP algs="ES256 ES384 PS256 PS384 EdDSA"` {
 			t.Errorf("%s: WWW-Authenticate %q", name, got)
 		}
 	}

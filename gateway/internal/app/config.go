@@ -55,6 +55,9 @@ type Config struct {
 
 	// TokenCache keeps verified tokens until their expiry (see internal/tokencache).
 	TokenCache bool `env:"GATEWAY_TOKEN_CACHE" default:"true"`
+	// DPoPClients are the OAuth clients (`azp`) whose tokens must be DPoP-bound: their
+	// unbound tokens are refused. A bound token needs its proof whatever the client.
+	DPoPClients []string `env:"GATEWAY_DPOP_CLIENTS" default:"webapp"`
 }
 
 // Validate implements config.Validator: every problem of the values at once.

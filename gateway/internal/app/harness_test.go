@@ -122,6 +122,9 @@ func (h *harness) start(env map[string]string, opts ...option) *harness {
 		"OIDC_ISSUER":         h.iss.URL,
 		"GATEWAY_ORDER_URL":   h.order.URL,
 		"GATEWAY_PAYMENT_URL": h.payment.URL,
+		// The fake realm's tokens name azp webapp and are bearer tokens, as every test
+		// before token binding expects; the DPoP tests (dpop_test.go) set the list.
+		"GATEWAY_DPOP_CLIENTS": "no-such-client",
 	}
 	maps.Copy(vars, env)
 	var cfg app.Config
