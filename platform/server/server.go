@@ -1,6 +1,7 @@
 // Package server bootstraps the Fiber app every shop service runs on: request ids,
 // structured access logs that never carry a token, panic recovery, problem+json errors,
-// health and readiness probes, Prometheus metrics, timeouts and graceful shutdown.
+// health and readiness probes, Prometheus metrics, timeouts and graceful shutdown, and a
+// server span per request when platform/telemetry has turned tracing on.
 package server
 
 import (
@@ -19,6 +20,7 @@ import (
 
 	"example.com/shop/platform/authn"
 	"example.com/shop/platform/problem"
+	"example.com/shop/platform/telemetry"
 )
 
 // HeaderRequestID carries the request id between the gateway, the services and the logs.
@@ -95,9 +97,13 @@ func New(o Options) *fiber.App {
 		Generator:  uuid.NewString,
 		ContextKey: problem.RequestIDKey,
 	}))
+	// Tracing wraps the access log, so the log line names the request's trace.
+	if telemetry.Enabled() {
+		app.Use(tracing())
+	}
 	app.Use(accessLog(o.Logger, metrics))
 	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
-		o.Logger.Error("panic", "request_id", c.Locals(problem.RequestIDKey), "panic", e)
+		o.Logger.ErrorContext(c.UserContext(), "panic", "request_id", c.Locals(problem.RequestIDKey), "panic", e)
 	}}))
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "up"}) })
@@ -158,7 +164,7 @@ func accessLog(log *slog.Logger, m *metrics) fiber.Handler {
 		if p, ok := authn.PrincipalFrom(c); ok {
 			attrs = append(attrs, slog.String("sub", p.Subject), slog.String("client", p.ClientID))
 		}
-		log.LogAttrs(c.Context(), slog.LevelInfo, "request", attrs...)
+		log.LogAttrs(c.UserContext(), slog.LevelInfo, "request", attrs...)
 		return nil
 	}
 }

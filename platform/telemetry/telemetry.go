@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -43,23 +44,23 @@ var enabled atomic.Bool
 func Enabled() bool { return enabled.Load() }
 
 // Setup configures tracing for service (its name and version become resource attributes)
-// from getenv. It returns the function that flushes the spans still buffered and stops the
+// from getenv: whether to trace, where to and how much. The exporter's other settings and
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are read by the SDK from the process
+// environment. It returns the function that flushes the spans still buffered and stops the
 // exporter; call it when the service stops. With no OTLP endpoint configured, tracing stays
 // off and the function does nothing.
 func Setup(ctx context.Context, service, version string, getenv func(string) string) (func() error, error) {
-	if getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
-		return func() error { return nil }, nil
-	}
-	if getenv("OTEL_SDK_DISABLED") == "true" {
+	endpoint := tracesEndpoint(getenv)
+	if endpoint == "" || getenv("OTEL_SDK_DISABLED") == "true" {
 		return func() error { return nil }, nil
 	}
 	sampler, err := sampler(getenv)
 	if err != nil {
 		return nil, err
 	}
-	// The exporter reads the endpoint, headers, timeout, compression and TLS settings from
-	// the standard OTEL_EXPORTER_OTLP_* variables itself.
-	exporter, err := otlptracehttp.New(ctx)
+	// The exporter reads the other OTEL_EXPORTER_OTLP_* settings (headers, timeout,
+	// compression, certificates) from the process environment itself.
+	exporter, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint))
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: OTLP exporter: %w", err)
 	}
@@ -83,6 +84,19 @@ func Setup(ctx context.Context, service, version string, getenv func(string) str
 	}, nil
 }
 
+// tracesEndpoint is the URL spans are posted to: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it
+// is, or OTEL_EXPORTER_OTLP_ENDPOINT with the signal's path added (the OTLP specification's
+// rule); "" when neither is set.
+func tracesEndpoint(getenv func(string) string) string {
+	if e := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); e != "" {
+		return e
+	}
+	if e := getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); e != "" {
+		return strings.TrimSuffix(e, "/") + "/v1/traces"
+	}
+	return ""
+}
+
 // sampler is the parent-based ratio sampler, or nil when OTEL_TRACES_SAMPLER names one for
 // the SDK to build.
 func sampler(getenv func(string) string) (sdktrace.Sampler, error) {
@@ -92,7 +106,8 @@ func sampler(getenv func(string) string) (sdktrace.Sampler, error) {
 	ratio := 1.0
 	if arg := getenv("OTEL_TRACES_SAMPLER_ARG"); arg != "" {
 		r, err := strconv.ParseFloat(arg, 64)
-		if err != nil || r < 0 || r > 1 {
+		if err != nil || !(r >= 0 && r <= 1) { // NaN is neither
+
 			return nil, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER_ARG = %q: must be a ratio between 0 and 1", arg)
 		}
 		ratio = r
@@ -101,13 +116,20 @@ func sampler(getenv func(string) string) (sdktrace.Sampler, error) {
 }
 
 // Install makes tp the global tracer provider and W3C trace context the propagator, and
-// turns tracing on for what is built after it. Setup calls it; tests call it with a
-// provider around an in-memory exporter. Only the traceparent and tracestate headers are
-// propagated: baggage would carry whatever a caller put in it to every service.
-func Install(tp trace.TracerProvider) {
+// turns tracing on for what is built after it. It returns the function that puts back what
+// was there before: Setup has no use for it, tests (which install a provider around an
+// in-memory exporter) call it in their cleanup. Only the traceparent and tracestate headers
+// are propagated: baggage would carry whatever a caller put in it to every service.
+func Install(tp trace.TracerProvider) (restore func()) {
+	prevProvider, prevPropagator, prevEnabled := otel.GetTracerProvider(), otel.GetTextMapPropagator(), enabled.Load()
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	enabled.Store(true)
+	return func() {
+		otel.SetTracerProvider(prevProvider)
+		otel.SetTextMapPropagator(prevPropagator)
+		enabled.Store(prevEnabled)
+	}
 }
 
 // Transport returns base (http.DefaultTransport when nil) wrapped so that every call is a
