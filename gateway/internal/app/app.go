@@ -42,6 +42,7 @@ import (
 	"example.com/shop/platform/dpop"
 	"example.com/shop/platform/logging"
 	"example.com/shop/platform/server"
+	"example.com/shop/platform/telemetry"
 
 	gwdpop "example.com/shop/gateway/internal/dpop"
 	"example.com/shop/gateway/internal/edge"
@@ -60,6 +61,11 @@ func Run(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log.Info("starting", "config", config.LogValue(&cfg))
+	stopTracing, err := telemetry.Setup(ctx, "gateway", getenv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	gw, err := New(cfg, Options{Logger: log})
 	if err != nil {
 		return err

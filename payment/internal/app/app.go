@@ -31,6 +31,7 @@ import (
 	"example.com/shop/platform/mtls"
 	"example.com/shop/platform/server"
 	"example.com/shop/platform/svcauth"
+	"example.com/shop/platform/telemetry"
 )
 
 // Config is the payment service's configuration, from environment variables (each may also
@@ -120,6 +121,11 @@ func Run(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log.Info("starting", "config", config.LogValue(&cfg))
+	stopTracing, err := telemetry.Setup(ctx, "payment", getenv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 
 	svc, err := build(ctx, cfg, log)
 	if err != nil {
