@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -43,13 +44,14 @@ var enabled atomic.Bool
 // Enabled reports whether Setup (or Install) has installed a tracer provider.
 func Enabled() bool { return enabled.Load() }
 
-// Setup configures tracing for service (its name and version become resource attributes)
+// Setup configures tracing for service (its name and the binary's Version become resource
+// attributes)
 // from getenv: whether to trace, where to and how much. The exporter's other settings and
 // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are read by the SDK from the process
 // environment. It returns the function that flushes the spans still buffered and stops the
 // exporter; call it when the service stops. With no OTLP endpoint configured, tracing stays
 // off and the function does nothing.
-func Setup(ctx context.Context, service, version string, getenv func(string) string) (func() error, error) {
+func Setup(ctx context.Context, service string, getenv func(string) string) (func() error, error) {
 	endpoint := tracesEndpoint(getenv)
 	if endpoint == "" || getenv("OTEL_SDK_DISABLED") == "true" {
 		return func() error { return nil }, nil
@@ -66,7 +68,7 @@ func Setup(ctx context.Context, service, version string, getenv func(string) str
 	}
 	// WithFromEnv lets OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults.
 	res, err := resource.New(ctx,
-		resource.WithAttributes(semconv.ServiceName(service), semconv.ServiceVersion(version)),
+		resource.WithAttributes(semconv.ServiceName(service), semconv.ServiceVersion(Version())),
 		resource.WithFromEnv(), resource.WithTelemetrySDK(), resource.WithHost())
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
@@ -107,7 +109,6 @@ func sampler(getenv func(string) string) (sdktrace.Sampler, error) {
 	if arg := getenv("OTEL_TRACES_SAMPLER_ARG"); arg != "" {
 		r, err := strconv.ParseFloat(arg, 64)
 		if err != nil || !(r >= 0 && r <= 1) { // NaN is neither
-
 			return nil, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER_ARG = %q: must be a ratio between 0 and 1", arg)
 		}
 		ratio = r
@@ -165,4 +166,23 @@ func Client(c *http.Client) *http.Client {
 	}
 	c.Transport = Transport(c.Transport)
 	return c
+}
+
+// Version is the version of the running binary: its module version when built from a
+// tagged module, else the commit it was built from when the build recorded it, else
+// "devel".
+func Version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && s.Value != "" {
+			return s.Value
+		}
+	}
+	return "devel"
 }

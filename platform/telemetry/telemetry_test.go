@@ -27,7 +27,7 @@ func keepGlobals(t *testing.T) {
 // TestOffWithoutEndpoint: no OTLP endpoint, no tracing: nothing is installed.
 func TestOffWithoutEndpoint(t *testing.T) {
 	keepGlobals(t)
-	shutdown, err := Setup(context.Background(), "order", "test", env(nil))
+	shutdown, err := Setup(context.Background(), "order", env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestShutdownFlushes(t *testing.T) {
 	}))
 	defer collector.Close()
 
-	shutdown, err := Setup(context.Background(), "order", "test", env(map[string]string{
+	shutdown, err := Setup(context.Background(), "order", env(map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": collector.URL, "OTEL_TRACES_SAMPLER_ARG": "1",
 	}))
 	if err != nil {
