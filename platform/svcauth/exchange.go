@@ -13,6 +13,8 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"example.com/shop/platform/telemetry"
 )
 
 // Token types and the grant of OAuth 2.0 Token Exchange (RFC 8693).
@@ -62,7 +64,7 @@ func NewExchanger(cfg Config, audience string) *Exchanger {
 		cfg.EarlyRefresh = 30 * time.Second
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		cfg.HTTPClient = telemetry.Client(&http.Client{Timeout: 10 * time.Second})
 	}
 	cache, _ := lru.New[[sha256.Size]byte, *oauth2.Token](exchangeCacheSize) // errors only for size <= 0
 	return &Exchanger{cfg: cfg, audience: audience, cache: cache, tokenURL: cfg.TokenURL, now: time.Now}

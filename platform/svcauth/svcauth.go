@@ -26,6 +26,7 @@ import (
 
 	"example.com/shop/platform/authn"
 	"example.com/shop/platform/mtls"
+	"example.com/shop/platform/telemetry"
 )
 
 // Config describes the calling service's credentials and where Keycloak is.
@@ -59,7 +60,7 @@ func TokenSource(ctx context.Context, cfg Config) oauth2.TokenSource {
 		cfg.EarlyRefresh = 30 * time.Second
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		cfg.HTTPClient = telemetry.Client(&http.Client{Timeout: 10 * time.Second})
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, cfg.HTTPClient)
 	if cfg.TokenURL != "" {
@@ -148,5 +149,5 @@ func NewClient(id *mtls.Identity, peerID string, ts oauth2.TokenSource, timeout 
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &http.Client{Timeout: timeout, Transport: &oauth2.Transport{Source: ts, Base: base}}
+	return &http.Client{Timeout: timeout, Transport: telemetry.Transport(&oauth2.Transport{Source: ts, Base: base})}
 }

@@ -32,6 +32,7 @@ import (
 	"unicode/utf8"
 
 	"example.com/shop/platform/svcauth"
+	"example.com/shop/platform/telemetry"
 	"example.com/shop/platform/validation"
 )
 
@@ -199,7 +200,7 @@ func New(baseURL string, timeout time.Duration, exchange Exchange) (*Client, err
 		timeout:  timeout,
 		exchange: exchange,
 		http: &http.Client{
-			Transport: transport,
+			Transport: telemetry.Transport(transport),
 			// A redirect would send the shopper's token somewhere this service was not
 			// configured to trust; the payment service has no reason to redirect.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

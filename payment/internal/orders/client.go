@@ -28,6 +28,7 @@ import (
 
 	"example.com/shop/payment/internal/payment"
 	"example.com/shop/platform/svcauth"
+	"example.com/shop/platform/telemetry"
 )
 
 // maxBody bounds what is read from the order service: a misbehaving upstream cannot make
@@ -59,7 +60,7 @@ func New(baseURL string, timeout time.Duration, exchange Exchange) (*Client, err
 	if timeout <= 0 {
 		return nil, errors.New("orders: timeout must be positive")
 	}
-	return &Client{base: u, http: noRedirects(&http.Client{}), timeout: timeout, exchange: exchange}, nil
+	return &Client{base: u, http: noRedirects(telemetry.Client(&http.Client{})), timeout: timeout, exchange: exchange}, nil
 }
 
 func parseBase(baseURL string) (*url.URL, error) {
