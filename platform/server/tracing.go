@@ -4,15 +4,14 @@ import (
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"example.com/shop/platform/problem"
+	"example.com/shop/platform/telemetry"
 )
 
 // tracerName is the instrumentation scope of the server spans.
@@ -31,7 +30,7 @@ func tracing() fiber.Handler {
 	tracer := otel.Tracer(tracerName)
 	propagator := otel.GetTextMapPropagator()
 	return func(c *fiber.Ctx) error {
-		ctx := propagator.Extract(c.UserContext(), headerCarrier{&c.Request().Header})
+		ctx := propagator.Extract(c.UserContext(), telemetry.RequestHeader{RequestHeader: &c.Request().Header})
 		method := methodLabel(c.Method())
 		ctx, span := tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(method)))
@@ -52,20 +51,4 @@ func tracing() fiber.Handler {
 		}
 		return err
 	}
-}
-
-// headerCarrier lets the propagator read fasthttp's request headers. Only Get is used on a
-// server; Set and Keys serve the interface.
-type headerCarrier struct{ h *fasthttp.RequestHeader }
-
-var _ propagation.TextMapCarrier = headerCarrier{}
-
-func (hc headerCarrier) Get(key string) string { return string(hc.h.Peek(key)) }
-
-func (hc headerCarrier) Set(key, value string) { hc.h.Set(key, value) }
-
-func (hc headerCarrier) Keys() []string {
-	keys := make([]string, 0, hc.h.Len())
-	hc.h.VisitAll(func(k, _ []byte) { keys = append(keys, string(k)) })
-	return keys
 }

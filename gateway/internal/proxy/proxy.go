@@ -24,9 +24,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"example.com/shop/platform/problem"
 	"example.com/shop/platform/server"
+	"example.com/shop/platform/telemetry"
 
 	"example.com/shop/gateway/internal/edge"
 )
@@ -114,7 +116,12 @@ func NewTarget(name, base string) (Target, error) {
 
 // To returns the handler that forwards requests to t. It must run last in a route's
 // chain: after authentication, authorisation and limits.
+//
+// With tracing on (platform/telemetry) each call is a client span whose context the
+// upstream receives in traceparent; with it off, a valid traceparent of the client's is
+// passed on as it came, and no span is started.
 func (p *Proxy) To(t Target) fiber.Handler {
+	traced := telemetry.Enabled()
 	return func(c *fiber.Ctx) error {
 		req := fasthttp.AcquireRequest()
 		resp := fasthttp.AcquireResponse()
@@ -122,12 +129,22 @@ func (p *Proxy) To(t Target) fiber.Handler {
 		defer fasthttp.ReleaseResponse(resp)
 
 		p.build(c, t, req)
+		var span trace.Span
+		if traced {
+			span = startSpan(c, t, req)
+		}
 		start := time.Now()
 		if err := p.client.DoTimeout(req, resp, p.timeout); err != nil {
 			pr := classify(err)
-			p.log.Warn("upstream failed", "request_id", c.Locals(problem.RequestIDKey), "upstream", t.Name,
+			if span != nil {
+				endSpan(span, pr.Status, err)
+			}
+			p.log.WarnContext(c.UserContext(), "upstream failed", "request_id", c.Locals(problem.RequestIDKey), "upstream", t.Name,
 				"status", pr.Status, "after_ms", time.Since(start).Milliseconds(), "err", err.Error())
 			return pr
+		}
+		if span != nil {
+			endSpan(span, resp.StatusCode(), nil)
 		}
 		relay(c, resp)
 		return nil
