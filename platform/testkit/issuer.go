@@ -60,6 +60,9 @@ func NewIssuer(t testing.TB) *Issuer {
 			"end_session_endpoint":                  iss.URL + "/protocol/openid-connect/logout",
 			"jwks_uri":                              iss.URL + "/protocol/openid-connect/certs",
 			"id_token_signing_alg_values_supported": []string{"RS256"},
+			// A web login's fake realm (webapp/internal/oidctest) serves these.
+			"pushed_authorization_request_endpoint":          iss.URL + "/protocol/openid-connect/ext/par/request",
+			"authorization_response_iss_parameter_supported": true,
 		})
 	})
 	mux.HandleFunc("GET /realms/shop/protocol/openid-connect/certs", func(w http.ResponseWriter, _ *http.Request) {

@@ -25,9 +25,6 @@ import (
 	"example.com/shop/webapp/internal/web"
 )
 
-// devSecret is the realm's default client secret for local runs only.
-const devSecret = "webapp-dev-secret"
-
 // Config is the webapp's configuration, from environment variables.
 type Config struct {
 	Addr string `env:"WEBAPP_ADDR" default:":8080"`
@@ -40,9 +37,13 @@ type Config struct {
 	// (container networks); empty means Issuer.
 	DiscoveryURL string `env:"OIDC_DISCOVERY_URL"`
 	// Audience is the audience of the API's access tokens.
-	Audience       string        `env:"OIDC_AUDIENCE" default:"shop-api"`
-	ClientID       string        `env:"WEBAPP_CLIENT_ID" default:"webapp"`
-	ClientSecret   string        `env:"WEBAPP_CLIENT_SECRET" default:"webapp-dev-secret" secret:"true"`
+	Audience string `env:"OIDC_AUDIENCE" default:"shop-api"`
+	ClientID string `env:"WEBAPP_CLIENT_ID" default:"webapp"`
+	// ClientKeyFile holds the private keys (PEM, PKCS #8, ECDSA P-256; the first signs)
+	// the webapp authenticates to Keycloak with (private_key_jwt). Every replica must load
+	// the same file, since the realm trusts the keys the JWKS endpoint lists. Empty: a key
+	// generated at start, for one process on plain HTTP only.
+	ClientKeyFile  string        `env:"WEBAPP_CLIENT_KEY_FILE"`
 	GatewayURL     string        `env:"WEBAPP_GATEWAY_URL" default:"http://localhost:8000"`
 	GatewayTimeout time.Duration `env:"WEBAPP_GATEWAY_TIMEOUT" default:"10s"`
 	// RedisURL selects Redis for sessions (redis://host:6379/0); empty keeps them in memory.
@@ -76,8 +77,8 @@ func (c *Config) Validate() []error {
 	check(c.SessionIdle > 0, "WEBAPP_SESSION_IDLE must be positive")
 	check(c.SessionMax >= c.SessionIdle, "WEBAPP_SESSION_MAX (%s) must not be shorter than WEBAPP_SESSION_IDLE (%s)", c.SessionMax, c.SessionIdle)
 	check(c.GatewayTimeout > 0, "WEBAPP_GATEWAY_TIMEOUT must be positive")
-	check(!(c.Secure() && c.ClientSecret == devSecret),
-		"WEBAPP_CLIENT_SECRET is the development default; set the realm's real secret when serving over https")
+	check(!(c.Secure() && c.ClientKeyFile == ""),
+		"WEBAPP_CLIENT_KEY_FILE is required when serving over https: replicas must share the keys the realm trusts")
 	return errs
 }
 
@@ -127,8 +128,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*fiber.App, func(),
 	if err != nil {
 		return fail(err)
 	}
+	keys, err := clientKeys(cfg.ClientKeyFile, log)
+	if err != nil {
+		return fail(err)
+	}
 	oidc, err := auth.New(auth.Config{
-		Issuer: cfg.Issuer, DiscoveryURL: cfg.DiscoveryURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		Issuer: cfg.Issuer, DiscoveryURL: cfg.DiscoveryURL, ClientID: cfg.ClientID, Keys: keys,
 		PublicURL: cfg.PublicURL, AccessTokens: access, HTTPClient: httpClient,
 	})
 	if err != nil {
@@ -154,4 +159,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*fiber.App, func(),
 		return fail(err)
 	}
 	return app, closeFn, nil
+}
+
+// clientKeys loads the private_key_jwt keys from file, or generates one when file is
+// empty (development: a single process, whose key the realm fetches from its JWKS).
+func clientKeys(file string, log *slog.Logger) (*auth.ClientKeys, error) {
+	if file == "" {
+		log.Warn("WEBAPP_CLIENT_KEY_FILE is not set: authenticating to Keycloak with a key generated now; fine for one process, not for replicas")
+		return auth.GenerateClientKeys()
+	}
+	pemBytes, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("WEBAPP_CLIENT_KEY_FILE: %w", err)
+	}
+	keys, err := auth.ParseClientKeys(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("WEBAPP_CLIENT_KEY_FILE %s: %w", file, err)
+	}
+	return keys, nil
 }

@@ -33,7 +33,7 @@ func TestConfigProblems(t *testing.T) {
 		"WEBAPP_SESSION_IDLE": "2h",
 		"WEBAPP_SESSION_MAX":  "1h",
 	}))
-	for _, want := range []string{"WEBAPP_PUBLIC_URL", "OIDC_DISCOVERY_URL", "WEBAPP_SESSION_MAX", "WEBAPP_CLIENT_SECRET is the development default"} {
+	for _, want := range []string{"WEBAPP_PUBLIC_URL", "OIDC_DISCOVERY_URL", "WEBAPP_SESSION_MAX", "WEBAPP_CLIENT_KEY_FILE is required when serving over https"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
@@ -42,14 +42,14 @@ func TestConfigProblems(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	c := app.Config{PublicURL: "http://localhost:8080", Issuer: "http://localhost:8180/realms/shop", GatewayURL: "http://localhost:8000",
-		ClientSecret: "webapp-dev-secret", SessionIdle: 1, SessionMax: 1, GatewayTimeout: 1}
+		SessionIdle: 1, SessionMax: 1, GatewayTimeout: 1}
 	if errs := c.Validate(); len(errs) != 0 {
 		t.Fatalf("the local defaults are refused: %v", errs)
 	}
 	if c.Secure() {
 		t.Fatal("http counted as secure")
 	}
-	c.PublicURL, c.ClientSecret = "https://shop.example.com", "real"
+	c.PublicURL, c.ClientKeyFile = "https://shop.example.com", "/run/secrets/webapp-client-key.pem"
 	if errs := c.Validate(); len(errs) != 0 || !c.Secure() {
 		t.Fatalf("https: %v", errs)
 	}

@@ -1,11 +1,14 @@
-// Package auth is the webapp's OpenID Connect client for Keycloak: the authorization code
-// flow with PKCE (S256), state and nonce; the ID token check; refreshing tokens; the
+// Package auth is the webapp's OpenID Connect client for Keycloak, a FAPI 2.0 client: the
+// authorization code flow with PKCE (S256), state and nonce, pushed to the realm first
+// (PAR) and answered with `iss` checked; private_key_jwt client authentication; access
+// tokens bound to a DPoP key per login; the ID token check; refreshing tokens; the
 // RP-initiated logout form; and the verification of back-channel logout tokens. It speaks
 // the protocol only; the HTTP handlers that use it live in package web.
 //
-// golang.org/x/oauth2 runs the code exchange and the refresh, github.com/coreos/go-oidc
-// discovers the realm and verifies ID and logout tokens, and platform/authn verifies the
-// access token, which is where Keycloak puts the realm roles and granted scopes.
+// github.com/coreos/go-oidc discovers the realm and verifies ID and logout tokens,
+// platform/authn verifies the access token (where Keycloak puts the realm roles and
+// granted scopes), and platform/dpop signs the proofs. PAR, client assertions and the
+// token requests are written here (fapi.go): golang.org/x/oauth2 has none of them.
 package auth
 
 import (
@@ -15,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +28,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"example.com/shop/platform/authn"
+	"example.com/shop/platform/dpop"
 	"example.com/shop/webapp/internal/session"
 )
 
@@ -56,7 +61,9 @@ type Config struct {
 	// container network); discovery, token and key requests go there.
 	DiscoveryURL string
 	ClientID     string
-	ClientSecret string
+	// Keys authenticate the client to the realm (private_key_jwt); their public halves
+	// are served at JWKSPath for the realm to fetch.
+	Keys *ClientKeys
 	// PublicURL is the webapp's own URL as the browser sees it; the redirect and
 	// post-logout URIs registered in the realm are built from it.
 	PublicURL string
@@ -87,13 +94,16 @@ type endpoints struct {
 	authorize  string // the browser: public issuer URL
 	endSession string // the browser: public issuer URL
 	token      string // this server: discovery URL
+	par        string // this server: discovery URL
 	jwks       string // this server: discovery URL
+	// issParameter: the realm names itself in authorization responses (RFC 9207).
+	issParameter bool
 }
 
 // New validates cfg and returns a Client; it makes no network call.
 func New(cfg Config) (*Client, error) {
-	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.PublicURL == "" || cfg.AccessTokens == nil {
-		return nil, errors.New("auth: issuer, client id, public URL and access-token verifier are required")
+	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.PublicURL == "" || cfg.AccessTokens == nil || cfg.Keys == nil {
+		return nil, errors.New("auth: issuer, client id, client keys, public URL and access-token verifier are required")
 	}
 	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
 	cfg.DiscoveryURL = strings.TrimSuffix(cfg.DiscoveryURL, "/")
@@ -145,46 +155,26 @@ func (c *Client) endpoints(ctx context.Context) (*endpoints, error) {
 		Token      string `json:"token_endpoint"`
 		EndSession string `json:"end_session_endpoint"`
 		JWKS       string `json:"jwks_uri"`
+		PAR        string `json:"pushed_authorization_request_endpoint"`
+		ISSParam   bool   `json:"authorization_response_iss_parameter_supported"`
 	}
-	if err := p.Claims(&doc); err != nil || doc.Authorize == "" || doc.Token == "" || doc.JWKS == "" {
+	if err := p.Claims(&doc); err != nil || doc.Authorize == "" || doc.Token == "" || doc.JWKS == "" || doc.PAR == "" {
 		return nil, fmt.Errorf("%w: discovery at %s is incomplete", ErrUnavailable, from)
 	}
-	// The document decides where the browser logs in and where the client secret and codes
+	// The document decides where the browser logs in and where client assertions and codes
 	// are sent: one describing another issuer (a wrong or hijacked internal URL) is refused.
 	if doc.Issuer != c.cfg.Issuer {
 		return nil, fmt.Errorf("%w: discovery at %s describes issuer %q, want %q", ErrUnavailable, from, doc.Issuer, c.cfg.Issuer)
 	}
 	c.ep = &endpoints{
-		authorize:  c.rebase(doc.Authorize, from, c.cfg.Issuer),
-		endSession: c.rebase(doc.EndSession, from, c.cfg.Issuer),
-		token:      c.rebase(doc.Token, c.cfg.Issuer, from),
-		jwks:       c.rebase(doc.JWKS, c.cfg.Issuer, from),
+		authorize:    c.rebase(doc.Authorize, from, c.cfg.Issuer),
+		endSession:   c.rebase(doc.EndSession, from, c.cfg.Issuer),
+		token:        c.rebase(doc.Token, c.cfg.Issuer, from),
+		par:          c.rebase(doc.PAR, c.cfg.Issuer, from),
+		jwks:         c.rebase(doc.JWKS, c.cfg.Issuer, from),
+		issParameter: doc.ISSParam,
 	}
 	return c.ep, nil
-}
-
-// reachable asks Keycloak's discovery document (over the internal URL when there is one),
-// with a short timeout.
-func (c *Client) reachable(ctx context.Context) error {
-	from := c.cfg.Issuer
-	if c.cfg.DiscoveryURL != "" {
-		from = c.cfg.DiscoveryURL
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, from+"/.well-known/openid-configuration", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: discovery answered %s", ErrUnavailable, resp.Status)
-	}
-	return nil
 }
 
 // rebase moves endpoint from base oldBase to newBase; others stay as they are.
@@ -195,23 +185,24 @@ func (c *Client) rebase(endpoint, oldBase, newBase string) string {
 	return endpoint
 }
 
-func (c *Client) oauth(ep *endpoints, stepUp bool) *oauth2.Config {
-	scopes := baseScopes
+func (c *Client) scopes(stepUp bool) []string {
 	if stepUp {
-		scopes = append(scopes[:len(scopes):len(scopes)], ScopeAdminRead)
+		return append(baseScopes[:len(baseScopes):len(baseScopes)], ScopeAdminRead)
 	}
-	return &oauth2.Config{
-		ClientID:     c.cfg.ClientID,
-		ClientSecret: c.cfg.ClientSecret,
-		RedirectURL:  c.redirect,
-		Scopes:       scopes,
-		Endpoint:     oauth2.Endpoint{AuthURL: ep.authorize, TokenURL: ep.token, AuthStyle: oauth2.AuthStyleInHeader},
-	}
+	return baseScopes
 }
 
-// NewLogin starts a login: fresh random state, nonce and PKCE verifier, to be kept in the
-// session until the callback.
-func NewLogin(next string, stepUp bool, now time.Time) session.PendingLogin {
+// NewLogin starts a login: fresh random state, nonce, PKCE verifier and DPoP key, to be
+// kept in the session until the callback.
+func NewLogin(next string, stepUp bool, now time.Time) (session.PendingLogin, error) {
+	key, err := dpop.NewKey()
+	if err != nil {
+		return session.PendingLogin{}, err
+	}
+	der, err := key.Marshal()
+	if err != nil {
+		return session.PendingLogin{}, err
+	}
 	return session.PendingLogin{
 		State:    rand.Text(),
 		Nonce:    rand.Text(),
@@ -219,40 +210,52 @@ func NewLogin(next string, stepUp bool, now time.Time) session.PendingLogin {
 		Next:     SafeReturnPath(next),
 		StepUp:   stepUp,
 		Started:  now,
-	}
+		DPoPKey:  der,
+	}, nil
 }
 
-// AuthCodeURL is Keycloak's authorization URL for l: the browser goes there to log in.
-// Only the S256 challenge of the verifier leaves the server.
+// AuthCodeURL pushes the authorization request of l to the realm (PAR) and returns the
+// authorization URL the browser goes to: the client id and the request_uri, nothing else.
+// Only the S256 challenge of the verifier and the DPoP key's thumbprint leave the server.
+// The push also shows Keycloak is up, so a shopper is never sent to a dead login page.
 func (c *Client) AuthCodeURL(ctx context.Context, l session.PendingLogin) (string, error) {
 	ep, err := c.endpoints(ctx)
 	if err != nil {
 		return "", err
 	}
-	// Endpoints are cached, so Keycloak may be down by now. Sending the browser there would
-	// end on the browser's own "site can't be reached" page; a quick look first lets the
-	// shop show its own "try again" page instead.
-	if err := c.reachable(ctx); err != nil {
+	key, err := dpop.ParseKey(l.DPoPKey)
+	if err != nil {
 		return "", err
 	}
-	return c.oauth(ep, l.StepUp).AuthCodeURL(l.State, oauth2.S256ChallengeOption(l.Verifier), oidc.Nonce(l.Nonce)), nil
+	requestURI, err := c.pushAuthorization(ctx, ep, l, key)
+	if err != nil {
+		return "", err
+	}
+	return ep.authorize + "?" + url.Values{"client_id": {c.cfg.ClientID}, "request_uri": {requestURI}}.Encode(), nil
 }
 
-// Exchange redeems the authorization code of login l and returns the verified user and
-// tokens.
+// Exchange redeems the authorization code of login l, with a proof of the login's DPoP
+// key, and returns the verified user and tokens bound to that key.
 func (c *Client) Exchange(ctx context.Context, code string, l session.PendingLogin) (*session.User, *session.Tokens, error) {
 	ep, err := c.endpoints(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, err := c.oauth(ep, l.StepUp).Exchange(c.client(ctx), code, oauth2.VerifierOption(l.Verifier))
+	key, err := dpop.ParseKey(l.DPoPKey)
 	if err != nil {
-		return nil, nil, classify(err)
+		return nil, nil, fmt.Errorf("%w: the login has no usable DPoP key: %v", ErrRejected, err)
 	}
-	u, t, err := c.accept(ctx, tok, l.Nonce, nil)
+	tok, err := c.token(ctx, ep, url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect}, "code_verifier": {l.Verifier},
+	}, key)
 	if err != nil {
 		return nil, nil, err
 	}
+	u, t, err := c.accept(ctx, tok, l.Nonce, nil, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.DPoPKey = l.DPoPKey
 	u.LoginAt = time.Now()
 	return u, t, nil
 }
@@ -273,15 +276,20 @@ func (c *Client) Refresh(ctx context.Context, u *session.User, t *session.Tokens
 		if err != nil {
 			return nil, err
 		}
-		src := c.oauth(ep, false).TokenSource(c.client(ctx), &oauth2.Token{RefreshToken: t.Refresh})
-		tok, err := src.Token()
+		// A session from before token binding has no key: its login must start over.
+		key, err := dpop.ParseKey(t.DPoPKey)
 		if err != nil {
-			return nil, classify(err)
+			return nil, fmt.Errorf("%w: the session has no usable DPoP key", ErrRejected)
 		}
-		nu, nt, err := c.accept(ctx, tok, "", t)
+		tok, err := c.token(ctx, ep, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {t.Refresh}}, key)
 		if err != nil {
 			return nil, err
 		}
+		nu, nt, err := c.accept(ctx, tok, "", t, key)
+		if err != nil {
+			return nil, err
+		}
+		nt.DPoPKey = t.DPoPKey
 		if nu.Subject != u.Subject {
 			return nil, fmt.Errorf("%w: refreshed tokens name another user", ErrInvalidToken)
 		}
@@ -295,19 +303,6 @@ func (c *Client) Refresh(ctx context.Context, u *session.User, t *session.Tokens
 	return r.u, r.t, nil
 }
 
-func (c *Client) client(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, c.cfg.HTTPClient)
-}
-
-// classify tells a refused grant (log in again) from an outage (try again later).
-func classify(err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-		return fmt.Errorf("%w: %s", ErrRejected, re.ErrorCode)
-	}
-	return fmt.Errorf("%w: %v", ErrUnavailable, err)
-}
-
 // idClaims are the ID token claims the webapp uses beyond those go-oidc checks.
 type idClaims struct {
 	Type              string `json:"typ"`
@@ -319,8 +314,9 @@ type idClaims struct {
 }
 
 // accept verifies a token response. With nonce set (a login) the ID token must carry it;
-// with prev set (a refresh) a response without an ID token keeps the previous one.
-func (c *Client) accept(ctx context.Context, tok *oauth2.Token, nonce string, prev *session.Tokens) (*session.User, *session.Tokens, error) {
+// with prev set (a refresh) a response without an ID token keeps the previous one. The
+// access token must be bound to key (`cnf.jkt`): bound to another, it is useless to us.
+func (c *Client) accept(ctx context.Context, tok *oauth2.Token, nonce string, prev *session.Tokens, key *dpop.Key) (*session.User, *session.Tokens, error) {
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" && prev == nil {
 		return nil, nil, fmt.Errorf("%w: the token response has no ID token", ErrInvalidToken)
@@ -328,6 +324,9 @@ func (c *Client) accept(ctx context.Context, tok *oauth2.Token, nonce string, pr
 	p, err := c.cfg.AccessTokens.Verify(ctx, tok.AccessToken)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: access token: %v", ErrInvalidToken, err)
+	}
+	if p.KeyBound != key.Thumbprint() {
+		return nil, nil, fmt.Errorf("%w: the access token is not bound to this login's DPoP key", ErrInvalidToken)
 	}
 	u := &session.User{Subject: p.Subject, Username: p.Username, SessionID: p.SessionID, Roles: p.Roles, Scopes: p.Scopes}
 	t := &session.Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, ID: rawID, Expiry: tok.Expiry}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -22,33 +23,57 @@ import (
 
 const webappURL = "http://shop.test"
 
-func newClient(t *testing.T, kc *oidctest.Provider, discovery string) *auth.Client {
+// newClient is the webapp's client of kc; hc, when given, makes its back-channel calls.
+func newClient(t *testing.T, kc *oidctest.Provider, discovery string, hc ...*http.Client) *auth.Client {
 	t.Helper()
 	v, err := authn.NewVerifier(authn.Config{Issuer: kc.URL, DiscoveryURL: discovery, Audience: testkit.Audience})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := auth.New(auth.Config{Issuer: kc.URL, DiscoveryURL: discovery, ClientID: "webapp", ClientSecret: "s",
-		PublicURL: webappURL, AccessTokens: v})
+	keys, err := auth.GenerateClientKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := auth.Config{Issuer: kc.URL, DiscoveryURL: discovery, ClientID: "webapp", Keys: keys,
+		PublicURL: webappURL, AccessTokens: v}
+	if len(hc) > 0 {
+		cfg.HTTPClient = hc[0]
+	}
+	c, err := auth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The realm trusts what the webapp's JWKS lists, as with `use.jwks.url`.
+	kc.ClientKeys = c.JWKS
 	return c
 }
 
 func newProvider(t *testing.T) *oidctest.Provider {
-	return oidctest.New(t, "webapp", "s", webappURL+auth.CallbackPath)
+	return oidctest.New(t, "webapp", webappURL+auth.CallbackPath)
+}
+
+// newLogin starts a login as the login handler does.
+func newLogin(t *testing.T, stepUp bool) session.PendingLogin {
+	t.Helper()
+	l, err := auth.NewLogin("/", stepUp, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // login runs a whole login with the client and returns its result.
 func login(t *testing.T, c *auth.Client, kc *oidctest.Provider, u oidctest.User) (*session.User, *session.Tokens) {
 	t.Helper()
-	l := auth.NewLogin("/", false, time.Now())
+	l := newLogin(t, false)
 	to, err := c.AuthCodeURL(context.Background(), l)
 	if err != nil {
 		t.Fatal(err)
 	}
 	back, _ := url.Parse(kc.Authorize(to, u))
+	if err := c.CheckIssuer(context.Background(), back.Query().Get("iss")); err != nil {
+		t.Fatal(err)
+	}
 	user, tokens, err := c.Exchange(context.Background(), back.Query().Get("code"), l)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +100,7 @@ func TestInternalDiscovery(t *testing.T) {
 	kc := newProvider(t)
 	internal := strings.Replace(kc.URL, "127.0.0.1", "localhost", 1) // the same server by another name
 	c := newClient(t, kc, internal)
-	l := auth.NewLogin("/", false, time.Now())
+	l := newLogin(t, false)
 	to, err := c.AuthCodeURL(context.Background(), l)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +121,7 @@ func TestInternalDiscovery(t *testing.T) {
 func TestDiscoveryFailureIsUnavailable(t *testing.T) {
 	kc := newProvider(t)
 	c := newClient(t, kc, "http://127.0.0.1:1/realms/shop")
-	_, err := c.AuthCodeURL(context.Background(), auth.NewLogin("/", false, time.Now()))
+	_, err := c.AuthCodeURL(context.Background(), newLogin(t, false))
 	if !errors.Is(err, auth.ErrUnavailable) {
 		t.Fatalf("err %v", err)
 	}
@@ -108,7 +133,7 @@ func TestInternalDiscoveryMustNameTheIssuer(t *testing.T) {
 	kc := newProvider(t)
 	other := newProvider(t) // another realm, answering at the internal URL
 	c := newClient(t, kc, other.URL)
-	to, err := c.AuthCodeURL(context.Background(), auth.NewLogin("/", false, time.Now()))
+	to, err := c.AuthCodeURL(context.Background(), newLogin(t, false))
 	if !errors.Is(err, auth.ErrUnavailable) || to != "" {
 		t.Fatalf("AuthCodeURL = %q, %v; want ErrUnavailable", to, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/url"
 	"testing"
-	"time"
 
 	"example.com/shop/platform/testkit"
 	"example.com/shop/webapp/internal/auth"
@@ -31,7 +30,7 @@ func TestOnlyCompactTokens(t *testing.T) {
 
 	for name, general := range map[string]bool{"flattened": false, "general": true} {
 		kc.ReserializeID = func(compact string) string { return testkit.JWSJSON(t, compact, general, nil) }
-		l := auth.NewLogin("/", false, time.Now())
+		l := newLogin(t, false)
 		to, err := c.AuthCodeURL(ctx, l)
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,6 @@
 // Package gateway is the webapp's client of the shop API, reached through the API gateway.
-// Every call carries the logged-in user's access token as a bearer token (or none, for the
-// public catalog) and the request id; every answer that is not a success becomes an
+// Every call carries the logged-in user's DPoP-bound access token with a fresh proof of
+// its key (or no token, for the public catalog) and the request id; every answer that is not a success becomes an
 // *Error carrying the status and the problem+json details the pages show.
 package gateway
 
@@ -41,13 +41,26 @@ func New(baseURL string, timeout time.Duration) (*Client, error) {
 	}}, nil
 }
 
-// As returns a caller that presents the access token; "" calls anonymously.
+// As returns a caller that presents the access token as a bearer token; "" calls
+// anonymously.
 func (c *Client) As(token string) *Caller { return &Caller{c: c, token: token} }
+
+// Prover signs DPoP proofs (RFC 9449) with the key a token is bound to; *dpop.Key is one.
+type Prover interface {
+	Proof(method, url, accessToken, nonce string) (string, error)
+}
+
+// AsBound returns a caller that presents a DPoP-bound access token: `Authorization: DPoP`,
+// and on every call a fresh proof by key for that call's method and URL.
+func (c *Client) AsBound(token string, key Prover) *Caller {
+	return &Caller{c: c, token: token, key: key}
+}
 
 // Caller makes API calls on behalf of one user.
 type Caller struct {
 	c     *Client
 	token string
+	key   Prover
 }
 
 type requestIDKey struct{}
@@ -119,38 +132,30 @@ type call struct {
 }
 
 func (c *Caller) do(ctx context.Context, k call) error {
-	var body io.Reader
+	var body []byte
 	if k.body != nil {
 		b, err := json.Marshal(k.body)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
 	u := c.c.base + k.path
 	if len(k.query) > 0 {
 		u += "?" + k.query.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, k.method, u, body)
+	resp, err := c.send(ctx, k, u, body, "")
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Accept", "application/json, application/problem+json")
-	if k.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if k.idempotencyKey != "" {
-		req.Header.Set("Idempotency-Key", k.idempotencyKey)
-	}
-	if id, ok := ctx.Value(requestIDKey{}).(string); ok && id != "" {
-		req.Header.Set("X-Request-Id", id)
-	}
-	resp, err := c.c.http.Do(req)
-	if err != nil {
-		return transportError(err)
+	// A server may ask for a nonce in the proof (RFC 9449 section 9): once, with a new
+	// proof, which is safe to send again because the refused request was not processed.
+	if nonce := resp.Header.Get("DPoP-Nonce"); c.key != nil && nonce != "" && resp.StatusCode == http.StatusUnauthorized &&
+		strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) {
+		resp.Body.Close()
+		if resp, err = c.send(ctx, k, u, body, nonce); err != nil {
+			return err
+		}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -167,6 +172,44 @@ func (c *Caller) do(ctx context.Context, k call) error {
 		return &Error{Status: http.StatusBadGateway, Title: "Bad Gateway", Err: fmt.Errorf("decoding %s %s: %w", k.method, k.path, err)}
 	}
 	return nil
+}
+
+// send makes one attempt of call k at URL u.
+func (c *Caller) send(ctx context.Context, k call, u string, body []byte, nonce string) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, k.method, u, r)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	switch {
+	case c.token != "" && c.key != nil:
+		proof, err := c.key.Proof(k.method, u, c.token, nonce)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "DPoP "+c.token)
+		req.Header.Set("DPoP", proof)
+	case c.token != "":
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if k.idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", k.idempotencyKey)
+	}
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok && id != "" {
+		req.Header.Set("X-Request-Id", id)
+	}
+	resp, err := c.c.http.Do(req)
+	if err != nil {
+		return nil, transportError(err)
+	}
+	return resp, nil
 }
 
 func transportError(err error) *Error {

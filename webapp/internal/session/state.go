@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
 	"time"
 )
@@ -61,7 +62,20 @@ type Tokens struct {
 	ID      string
 	// Expiry is when the access token stops working.
 	Expiry time.Time
+	// DPoPKey is the private key the access token is bound to (PKCS #8): every API call
+	// carries a proof signed with it. It lives only here, server-side, and in no log.
+	DPoPKey Secret
 }
+
+// Secret is key material kept in a session. It prints as a placeholder, so a log line or
+// error that mentions it by accident shows nothing.
+type Secret []byte
+
+// String implements fmt.Stringer.
+func (Secret) String() string { return "[secret]" }
+
+// LogValue implements slog.LogValuer.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[secret]") }
 
 // PendingLogin is one authorization request sent to Keycloak and not yet answered.
 type PendingLogin struct {
@@ -72,6 +86,9 @@ type PendingLogin struct {
 	// StepUp marks the request for the admin:read scope.
 	StepUp  bool
 	Started time.Time
+	// DPoPKey is the key made for this login: the code is bound to it at the PAR request,
+	// and the tokens at the token request. It moves to Tokens on success.
+	DPoPKey Secret
 }
 
 // Flash kinds: status for news, alert for problems (the ARIA roles they are shown with).

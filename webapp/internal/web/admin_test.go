@@ -75,7 +75,7 @@ func TestAdminConsole(t *testing.T) {
 	}
 
 	for _, c := range append(e.api.callsTo("GET /api/orders/admin"), e.api.callsTo("POST /api/payments")...) {
-		if !strings.HasPrefix(c.Auth, "Bearer ") {
+		if !strings.HasPrefix(c.Auth, "DPoP ") {
 			t.Fatalf("admin call without token: %+v", c)
 		}
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,17 +16,20 @@ import (
 	"github.com/google/uuid"
 
 	"example.com/shop/platform/authn"
+	"example.com/shop/platform/dpop"
 	"example.com/shop/platform/testkit"
 	"example.com/shop/webapp/internal/gateway"
 )
 
 // fakeAPI plays the gateway and the order and payment services behind it, with the
-// contract's policies: it verifies bearer tokens against the fake realm, checks roles,
+// contract's policies: it verifies DPoP-bound tokens against the fake realm, with a
+// proof of their key on every call as the gateway demands of the webapp, checks roles,
 // scopes and ownership, and honours idempotency keys. It records what it was sent.
 type fakeAPI struct {
-	t   *testing.T
-	srv *httptest.Server
-	v   *authn.Verifier
+	t      *testing.T
+	srv    *httptest.Server
+	v      *authn.Verifier
+	proofs *dpop.Verifier
 
 	mu       sync.Mutex
 	products []*gateway.Product
@@ -63,8 +67,12 @@ func newFakeAPI(t *testing.T, iss *testkit.Issuer) *fakeAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
+	proofs, err := dpop.NewVerifier(dpop.Config{Replay: dpop.NewMemory(0, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now().UTC()
-	f := &fakeAPI{t: t, v: v, payments: map[string]*gateway.Payment{}, idem: map[string]any{},
+	f := &fakeAPI{t: t, v: v, proofs: proofs, payments: map[string]*gateway.Payment{}, idem: map[string]any{},
 		audit: map[string][]map[string]any{}, failures: map[string]failure{},
 		products: []*gateway.Product{
 			{ID: mugID, Name: "Gopher mug", Description: "Holds 350 ml of coffee.", Price: eur(1299), Stock: 10, Active: true, CreatedAt: now},
@@ -164,12 +172,19 @@ type handler func(w http.ResponseWriter, r *http.Request, p *authn.Principal)
 
 func (f *fakeAPI) auth(next handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "DPoP ")
 		if !ok {
 			problem(w, http.StatusUnauthorized, nil)
 			return
 		}
 		p, err := f.v.Verify(r.Context(), raw)
+		if err == nil && p.KeyBound == "" {
+			err = errors.New("the token is not DPoP-bound")
+		}
+		if err == nil {
+			_, err = f.proofs.Verify(r.Context(), dpop.Request{Proof: r.Header.Get("DPoP"), Method: r.Method,
+				URL: "http://" + r.Host + r.URL.Path, AccessToken: raw, BoundTo: p.KeyBound})
+		}
 		if err != nil {
 			problem(w, http.StatusUnauthorized, map[string]any{"detail": err.Error()})
 			return

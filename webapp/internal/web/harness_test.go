@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/gofiber/fiber/v2"
 
 	"example.com/shop/platform/testkit"
@@ -19,10 +21,7 @@ import (
 	"example.com/shop/webapp/internal/oidctest"
 )
 
-const (
-	publicURL = "http://shop.test"
-	secret    = "test-secret"
-)
+const publicURL = "http://shop.test"
 
 // env is one webapp wired as in production (app.New) against a fake realm and a fake API.
 type env struct {
@@ -36,11 +35,11 @@ type env struct {
 
 func newEnv(t *testing.T, tweak ...func(*app.Config)) *env {
 	t.Helper()
-	kc := oidctest.New(t, "webapp", secret, publicURL+"/auth/callback")
+	kc := oidctest.New(t, "webapp", publicURL+"/auth/callback")
 	api := newFakeAPI(t, kc.Issuer)
 	cfg := app.Config{
 		Addr: ":0", PublicURL: publicURL, Issuer: kc.URL, Audience: "shop-api",
-		ClientID: "webapp", ClientSecret: secret, GatewayURL: api.srv.URL, GatewayTimeout: 5 * time.Second,
+		ClientID: "webapp", GatewayURL: api.srv.URL, GatewayTimeout: 5 * time.Second,
 		SessionIdle: 30 * time.Minute, SessionMax: 10 * time.Hour,
 	}
 	for _, f := range tweak {
@@ -55,6 +54,19 @@ func newEnv(t *testing.T, tweak ...func(*app.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeFn)
+	// The realm trusts the keys the webapp's JWKS endpoint lists (`use.jwks.url`).
+	kc.ClientKeys = func() jose.JSONWebKeySet {
+		resp, err := a.Test(httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var set jose.JSONWebKeySet
+		if err := json.NewDecoder(resp.Body).Decode(&set); err != nil || len(set.Keys) == 0 {
+			t.Fatalf("the webapp's JWKS: %d keys, %v", len(set.Keys), err)
+		}
+		return set
+	}
 	e := &env{t: t, kc: kc, api: api, app: a, cfg: cfg, logs: logs}
 	t.Cleanup(func() {
 		// Tokens never reach the logs either.

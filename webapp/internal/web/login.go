@@ -26,7 +26,10 @@ func (h *handlers) login(c *fiber.Ctx) error {
 	case stepUp && st.User.HasScope(auth.ScopeAdminRead), !stepUp && st.LoggedIn():
 		return c.Redirect(next, fiber.StatusSeeOther)
 	}
-	l := auth.NewLogin(next, stepUp, h.now())
+	l, err := auth.NewLogin(next, stepUp, h.now())
+	if err != nil {
+		return err
+	}
 	to, err := h.Auth.AuthCodeURL(c.UserContext(), l)
 	if err != nil {
 		h.Log.Warn("login unavailable", "err", err)
@@ -42,7 +45,8 @@ func loginFailed(status int, msg string) *pageError {
 }
 
 // callback finishes a login: the state must name a login this session started (once),
-// the code is exchanged with the PKCE verifier, the ID token must verify and carry the
+// the answer must name the realm as its issuer, the code is exchanged with the PKCE
+// verifier and a proof of the login's DPoP key, the ID token must verify and carry the
 // login's nonce. Then the session gets a new id, so an id planted before the login is
 // worthless, and the user goes back to where they started.
 func (h *handlers) callback(c *fiber.Ctx) error {
@@ -64,6 +68,11 @@ func (h *handlers) callback(c *fiber.Ctx) error {
 	code := c.Query("code")
 	if code == "" {
 		return loginFailed(fiber.StatusBadRequest, "The login service sent no answer. Please log in again.")
+	}
+	// RFC 9207: the answer must come from the realm the request went to (mix-up defence).
+	if err := h.Auth.CheckIssuer(c.UserContext(), c.Query("iss")); err != nil {
+		h.Log.Warn("login callback from another issuer", "request_id", c.Locals(problem.RequestIDKey), "err", err)
+		return loginFailed(fiber.StatusBadRequest, "The login could not be verified. Please log in again.")
 	}
 	u, t, err := h.Auth.Exchange(c.UserContext(), code, l)
 	switch {
@@ -182,4 +191,12 @@ func (h *handlers) backchannelLogout(c *fiber.Ctx) error {
 	}
 	h.Log.Info("back-channel logout", "sid", lo.SessionID, "sub", lo.Subject, "sessions", n)
 	return c.SendStatus(fiber.StatusOK)
+}
+
+// jwks serves the public keys the webapp signs its client assertions with (private_key_jwt):
+// the realm's `jwks.url` for the webapp client. Public by nature; cached briefly so a key
+// rotation reaches the realm within minutes.
+func (h *handlers) jwks(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.JSON(h.Auth.JWKS())
 }

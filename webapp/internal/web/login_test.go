@@ -3,12 +3,15 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"example.com/shop/platform/testkit"
 	"example.com/shop/webapp/internal/app"
+	"example.com/shop/webapp/internal/auth"
 	"example.com/shop/webapp/internal/oidctest"
 )
 
@@ -25,15 +28,24 @@ func loggedIn(t *testing.T, b *browser) bool {
 	return b.get("/orders").StatusCode == http.StatusOK
 }
 
-// TestLoginRequest: the authorization request carries PKCE S256, state and nonce, all
-// fresh per login, and asks for no admin scope.
+// TestLoginRequest: the authorization request is pushed (PAR) and the browser carries only
+// the client id and request_uri; the pushed request carries PKCE S256, state, nonce and
+// the DPoP key's thumbprint, all fresh per login, and asks for no admin scope.
 func TestLoginRequest(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
 	r1 := b.get("/login?next=/cart")
 	r2 := b.get("/login?next=/cart")
-	q1, q2 := query(t, r1.location()), query(t, r2.location())
-	for _, k := range []string{"state", "nonce", "code_challenge"} {
+	var callbacks []string
+	for _, r := range []*response{r1, r2} {
+		if q := query(t, r.location()); len(q) != 2 || q.Get("client_id") != "webapp" || q.Get("request_uri") == "" {
+			t.Fatalf("the browser is sent to %q; want only client_id and request_uri", r.location())
+		}
+		callbacks = append(callbacks, e.kc.Authorize(r.location(), oidctest.Alice))
+	}
+	pushed := e.kc.AuthorizationRequests()
+	q1, q2 := pushed[0], pushed[1]
+	for _, k := range []string{"state", "nonce", "code_challenge", "dpop_jkt"} {
 		if q1.Get(k) == "" || q1.Get(k) == q2.Get(k) {
 			t.Errorf("%s is missing or reused: %q %q", k, q1.Get(k), q2.Get(k))
 		}
@@ -45,7 +57,7 @@ func TestLoginRequest(t *testing.T) {
 		t.Error("the PKCE verifier left the server")
 	}
 	// Both logins in flight (two tabs) can complete.
-	mustStatus(t, b.follow(e.kc.Authorize(r1.location(), oidctest.Alice)), http.StatusSeeOther)
+	mustStatus(t, b.follow(callbacks[0]), http.StatusSeeOther)
 	if !loggedIn(t, b) {
 		t.Fatal("not logged in")
 	}
@@ -282,7 +294,12 @@ func TestSessionCookies(t *testing.T) {
 		{"https://shop.test", []string{"__Host-shop_session", "__Host-shop_csrf"}, true},
 	} {
 		t.Run(tc.public, func(t *testing.T) {
-			e := newEnv(t, func(c *app.Config) { c.PublicURL = tc.public })
+			e := newEnv(t, func(c *app.Config) {
+				c.PublicURL = tc.public
+				if tc.secure {
+					c.ClientKeyFile = clientKeyFile(t)
+				}
+			})
 			r := e.browser().get("/cart")
 			got := map[string]*http.Cookie{}
 			for _, c := range r.Cookies() {
@@ -362,4 +379,18 @@ func TestLogoutPostsTheHintToKeycloak(t *testing.T) {
 	if again.location() != "/" {
 		t.Fatalf("a second logout goes to %q", again.location())
 	}
+}
+
+// clientKeyFile writes a private_key_jwt key file, as `make certs` does, and returns its path.
+func clientKeyFile(t *testing.T) string {
+	t.Helper()
+	key, err := auth.EncodeClientKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "webapp-client-key.pem")
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

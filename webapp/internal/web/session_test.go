@@ -90,7 +90,7 @@ func TestRefresh(t *testing.T) {
 	calls := e.api.callsTo("GET /api/orders")
 	secrets := e.kc.Secrets()
 	latest := secrets[len(secrets)-2] // the newest access token
-	if calls[len(calls)-1].Auth != "Bearer "+latest {
+	if calls[len(calls)-1].Auth != "DPoP "+latest {
 		t.Fatal("the API was not called with the refreshed access token")
 	}
 }

@@ -50,7 +50,7 @@ func TestShopperBuysSomething(t *testing.T) {
 	r = b.post("/checkout", url.Values{"idempotencyKey": {key}})
 	mustStatus(t, r, http.StatusSeeOther)
 	orders := e.api.callsTo("POST /api/orders")
-	if len(orders) != 1 || orders[0].IdempotencyKey != key || !strings.HasPrefix(orders[0].Auth, "Bearer ") || orders[0].RequestID == "" {
+	if len(orders) != 1 || orders[0].IdempotencyKey != key || !strings.HasPrefix(orders[0].Auth, "DPoP ") || orders[0].RequestID == "" {
 		t.Fatalf("order calls: %+v", orders)
 	}
 	payPath := r.location()

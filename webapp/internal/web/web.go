@@ -98,8 +98,10 @@ func Mount(app *fiber.App, d Deps) error {
 		return c.Next()
 	}, filesystem.New(filesystem.Config{Root: http.FS(staticFS), PathPrefix: "static"}))
 
-	// Keycloak's server-to-server call: no browser, so no session and no CSRF token.
+	// Keycloak's server-to-server calls: no browser, so no session and no CSRF token.
 	app.Post("/auth/backchannel-logout", h.backchannelLogout)
+	// The public keys of the webapp's client assertions, which the realm fetches.
+	app.Get(auth.JWKSPath, h.jwks)
 
 	app.Use(h.errorPages, noStore)
 	// One request of a session at a time, before the CSRF middleware, which saves the
@@ -187,7 +189,13 @@ func (h *handlers) requireLogin(c *fiber.Ctx) error {
 			return h.toLogin(c, "Your session has ended. Please log in again.")
 		}
 	}
-	c.Locals(callerKey, h.API.As(st.Tokens.Access))
+	key, err := auth.ProofKey(st.Tokens)
+	if err != nil {
+		// A session from before token binding: its token is useless at the gateway.
+		st.LogOut()
+		return h.toLogin(c, "Your session has ended. Please log in again.")
+	}
+	c.Locals(callerKey, h.API.AsBound(st.Tokens.Access, key))
 	return c.Next()
 }
 
