@@ -117,13 +117,13 @@ func TestShopperIsRefusedAdmin(t *testing.T) {
 	}
 }
 
-// apiToken logs u in through Keycloak's login form (PKCE, as the webapp client) and returns
+// apiToken logs u in through Keycloak's login form (PKCE, as the test-only api-tester client) and returns
 // an access token for the API.
 func apiToken(t *testing.T, u harness.User, scopes ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := harness.NewLoginSession(ctx, shop.Keycloak.Issuer(), "webapp", harness.WebappSecret, shop.WebappURL+"/auth/callback")
+	s, err := harness.NewLoginSession(ctx, shop.Keycloak.Issuer(), harness.APITester, harness.APITesterSecret, shop.WebappURL+"/auth/callback")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestKeycloakRealmAndAuthn(t *testing.T) {
 
 	login := func(t *testing.T, u harness.User, scopes ...string) (*harness.LoginSession, string, error) {
 		t.Helper()
-		s, err := harness.NewLoginSession(ctx, kc.Issuer(), "webapp", harness.WebappSecret, webappURL+"/auth/callback")
+		s, err := harness.NewLoginSession(ctx, kc.Issuer(), harness.APITester, harness.APITesterSecret, webappURL+"/auth/callback")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +59,7 @@ func TestKeycloakRealmAndAuthn(t *testing.T) {
 		if err != nil {
 			t.Fatalf("authn refused a real Keycloak token: %v", err)
 		}
-		if p.Username != "alice" || !p.HasRole("USER") || p.HasRole("ADMIN") || p.ClientID != "webapp" || p.HasScope("admin:read") {
+		if p.Username != "alice" || !p.HasRole("USER") || p.HasRole("ADMIN") || p.ClientID != harness.APITester || p.HasScope("admin:read") {
 			t.Fatalf("principal %+v", p)
 		}
 		if _, err := verifier("realm-management").Verify(ctx, token); err == nil {
@@ -71,7 +71,7 @@ func TestKeycloakRealmAndAuthn(t *testing.T) {
 	})
 
 	t.Run("ID token is refused as an access token", func(t *testing.T) {
-		s, err := harness.NewLoginSession(ctx, kc.Issuer(), "webapp", harness.WebappSecret, webappURL+"/auth/callback")
+		s, err := harness.NewLoginSession(ctx, kc.Issuer(), harness.APITester, harness.APITesterSecret, webappURL+"/auth/callback")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +111,7 @@ func TestKeycloakRealmAndAuthn(t *testing.T) {
 
 	t.Run("no client allows the password grant", func(t *testing.T) {
 		for _, client := range []struct{ id, secret string }{
-			{"webapp", harness.WebappSecret}, {"order-service", harness.OrderServiceSecret}, {"admin-cli", ""}, {"account", ""},
+			{harness.APITester, harness.APITesterSecret}, {"webapp", ""}, {"order-service", harness.OrderServiceSecret}, {"admin-cli", ""}, {"account", ""},
 		} {
 			form := url.Values{"grant_type": {"password"}, "client_id": {client.id}, "username": {"alice"}, "password": {harness.Alice.Password}}
 			if client.secret != "" {
@@ -197,7 +197,7 @@ func TestKeycloakRealmAndAuthn(t *testing.T) {
 		refused := []struct {
 			name, client, secret, audience, token string
 		}{
-			{"the webapp (exchange not enabled for it)", "webapp", harness.WebappSecret, "payment-service", token},
+			{"the API tester (exchange not enabled for it)", harness.APITester, harness.APITesterSecret, "payment-service", token},
 			{"an audience order-service may not ask for", "order-service", harness.OrderServiceSecret, "webapp", token},
 			{"the API audience itself", "order-service", harness.OrderServiceSecret, "shop-api", token},
 			{"a forged token (roles changed, signature kept)", "order-service", harness.OrderServiceSecret, "payment-service", tamper(t, token)},

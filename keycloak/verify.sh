@@ -15,7 +15,7 @@ REALM="$KC/realms/shop"
 OIDC="$REALM/protocol/openid-connect"
 WEBAPP_URL="${SHOP_WEBAPP_URL:-http://localhost:8080}"
 REDIRECT="$WEBAPP_URL/auth/callback"
-WEBAPP_SECRET="${SHOP_WEBAPP_CLIENT_SECRET:-webapp-dev-secret}"
+TESTER_SECRET="${SHOP_API_TESTER_SECRET:-api-tester-dev-secret}"
 ORDER_SECRET="${SHOP_ORDER_SERVICE_SECRET:-order-service-dev-secret}"
 PAYMENT_SECRET="${SHOP_PAYMENT_SERVICE_SECRET:-payment-service-dev-secret}"
 ALICE_PASSWORD="${SHOP_ALICE_PASSWORD:-alice-dev-pass}"
@@ -77,8 +77,8 @@ check "JWKS has a RS256 signing key" test "$(curl -sf "$(json "$tmp/disc.json" '
 
 # ---------------------------------------------------------------------------------------------
 echo "== password grant refused by every client (tried with alice's real password)"
-secret_of() { case $1 in webapp) echo "$WEBAPP_SECRET";; order-service) echo "$ORDER_SECRET";; payment-service) echo "$PAYMENT_SECRET";; esac; }
-clients="webapp order-service payment-service admin-cli account account-console security-admin-console broker realm-management"
+secret_of() { case $1 in api-tester) echo "$TESTER_SECRET";; order-service) echo "$ORDER_SECRET";; payment-service) echo "$PAYMENT_SECRET";; esac; }
+clients="webapp api-tester order-service payment-service admin-cli account account-console security-admin-console broker realm-management"
 # With admin credentials, also make sure the list above is every client in the realm.
 if curl -sf -d grant_type=password -d client_id=admin-cli --data-urlencode "username=$ADMIN_USER" \
     --data-urlencode "password=$ADMIN_PASSWORD" "$KC/realms/master/protocol/openid-connect/token" -o "$tmp/admin.json"; then
@@ -113,17 +113,28 @@ check "order-service cannot get admin:read" python3 -c '
 import json,sys; r=json.load(open(sys.argv[1])); print(r.get("error") or r.get("scope")); sys.exit("admin:read" in r.get("scope",""))' "$tmp/cc3.json"
 curl -s "$OIDC/token" -u "order-service:wrong-secret" -d grant_type=client_credentials -o "$tmp/cc4.json"
 check "order-service with a wrong secret refused" refused "$tmp/cc4.json" unauthorized_client invalid_client
-curl -s "$OIDC/token" -u "webapp:$WEBAPP_SECRET" -d grant_type=client_credentials -o "$tmp/cc5.json"
-check "webapp has no service account" refused "$tmp/cc5.json" unauthorized_client
+curl -s "$OIDC/token" -u "api-tester:$TESTER_SECRET" -d grant_type=client_credentials -o "$tmp/cc5.json"
+check "api-tester has no service account" refused "$tmp/cc5.json" unauthorized_client
 
-# ---------------------------------------------------------------------------------------------
-echo "== authorization endpoint (webapp)"
 urlenc() { python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 # location URL: prints the Location header of a GET (no redirects followed).
 location() { curl -s -o /dev/null -w '%{redirect_url}' "$@"; }
 # qparam URL NAME: a parameter from the query or the fragment of URL.
 qparam() { python3 -c 'import sys,urllib.parse as u; s=u.urlsplit(sys.argv[1]); q=u.parse_qs(s.query+"&"+s.fragment); print(q.get(sys.argv[2],[""])[0])' "$1" "$2"; }
-base="$OIDC/auth?client_id=webapp&redirect_uri=$(urlenc "$REDIRECT")&state=s1&nonce=n1"
+
+# ---------------------------------------------------------------------------------------------
+echo "== webapp: FAPI 2.0 with DPoP (policy shop-fapi-2-dpop; the web shop itself does PAR, private_key_jwt, DPoP)"
+curl -s "$OIDC/token" -u "webapp:webapp-dev-secret" -d grant_type=client_credentials -o "$tmp/cc6.json"
+check "webapp refuses a client secret" refused "$tmp/cc6.json" invalid_client unauthorized_client
+loc=$(location "$OIDC/auth?client_id=webapp&redirect_uri=$(urlenc "$REDIRECT")&response_type=code&scope=openid&state=s&nonce=n&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghijabc&code_challenge_method=S256")
+check "webapp: an authorization request without PAR gets no code" test -z "$(qparam "$loc" code)"
+curl -s "$OIDC/ext/par/request" -u "webapp:webapp-dev-secret" -d response_type=code -d "redirect_uri=$REDIRECT" -d scope=openid \
+  -d code_challenge=abcdefghijabcdefghijabcdefghijabcdefghijabc -d code_challenge_method=S256 -o "$tmp/par.json"
+check "webapp: PAR with a client secret refused" refused "$tmp/par.json" invalid_client unauthorized_client
+
+# ---------------------------------------------------------------------------------------------
+echo "== authorization endpoint (api-tester, the test client with the webapp's flow minus FAPI)"
+base="$OIDC/auth?client_id=api-tester&redirect_uri=$(urlenc "$REDIRECT")&state=s1&nonce=n1"
 
 loc=$(location "$base&response_type=code&scope=openid")
 check "code request without code_challenge refused" test "$(qparam "$loc" error)" = invalid_request
@@ -131,11 +142,11 @@ loc=$(location "$base&response_type=code&scope=openid&code_challenge=abcdefghija
 check "code_challenge_method=plain refused" test "$(qparam "$loc" error)" = invalid_request
 loc=$(location "$base&response_type=token&scope=openid")
 check "implicit flow refused" test "$(qparam "$loc" error)" = unauthorized_client
-code=$(curl -s -o /dev/null -w '%{http_code}' "$OIDC/auth?client_id=webapp&redirect_uri=$(urlenc "$WEBAPP_URL/elsewhere")&response_type=code&scope=openid&state=s&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghijabc&code_challenge_method=S256")
+code=$(curl -s -o /dev/null -w '%{http_code}' "$OIDC/auth?client_id=api-tester&redirect_uri=$(urlenc "$WEBAPP_URL/elsewhere")&response_type=code&scope=openid&state=s&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghijabc&code_challenge_method=S256")
 check "unregistered redirect_uri refused (HTTP $code)" test "$code" = 400
 
 # ---------------------------------------------------------------------------------------------
-echo "== browser logins through the login form (webapp, PKCE S256)"
+echo "== browser logins through the login form (api-tester, PKCE S256)"
 # pkce: prints "verifier challenge".
 pkce() { python3 -c 'import base64,hashlib,secrets; v=secrets.token_urlsafe(48); print(v, base64.urlsafe_b64encode(hashlib.sha256(v.encode()).digest()).rstrip(b"=").decode())'; }
 # authorize JAR SCOPE [USER PASSWORD]: runs an authorization request with the cookie jar; logs in
@@ -157,7 +168,7 @@ authorize() {
 }
 # redeem [VERIFIER]: exchanges $auth_code at the token endpoint into $tmp/tok.json.
 redeem() {
-  curl -s "$OIDC/token" -u "webapp:$WEBAPP_SECRET" -d grant_type=authorization_code \
+  curl -s "$OIDC/token" -u "api-tester:$TESTER_SECRET" -d grant_type=authorization_code \
     --data-urlencode "code=$auth_code" --data-urlencode "redirect_uri=$REDIRECT" \
     ${1:+--data-urlencode "code_verifier=$1"} -o "$tmp/tok.json"
 }
@@ -170,8 +181,8 @@ check "code without code_verifier refused" refused "$tmp/tok.json" invalid_grant
 authorize "$alice" "openid"   # silent, on alice's SSO session
 check "alice silent re-authorization (SSO cookie, no form)" test -n "$auth_code"
 redeem "$verifier"
-check "alice token: aud shop-api, USER, azp webapp, no admin:read" token_ok "$tmp/tok.json" \
-  '"shop-api" in c["auds"] and c["azp"]=="webapp" and c["preferred_username"]=="alice" and c["realm_access"]["roles"]==["USER"] and "openid" in c["scopes"] and "admin:read" not in c["scopes"] and c["exp"]-c["iat"]==300'
+check "alice token: aud shop-api, USER, azp api-tester, no admin:read" token_ok "$tmp/tok.json" \
+  '"shop-api" in c["auds"] and c["azp"]=="api-tester" and c["preferred_username"]=="alice" and c["realm_access"]["roles"]==["USER"] and "openid" in c["scopes"] and "admin:read" not in c["scopes"] and c["exp"]-c["iat"]==300'
 check "alice token response has a refresh token" test "$(json "$tmp/tok.json" 'bool(j.get("refresh_token"))')" = True
 cp "$tmp/tok.json" "$tmp/alice-tok.json"
 
@@ -188,26 +199,26 @@ check "order-service exchanges alice's token: aud payment-service only, USER, az
 exchange "payment-service:$PAYMENT_SECRET" "$(json "$tmp/x1.json" 'j.get("access_token","")')" order-service "$tmp/x2.json"
 check "payment-service exchanges that onward: aud order-service only, USER" token_ok "$tmp/x2.json" \
   'c["auds"]==["order-service"] and c["azp"]=="payment-service" and c["realm_access"]["roles"]==["USER"]'
-exchange "webapp:$WEBAPP_SECRET" "$alice_at" payment-service "$tmp/x3.json"
-check "webapp may not exchange" refused "$tmp/x3.json" invalid_request invalid_client access_denied unauthorized_client
+exchange "api-tester:$TESTER_SECRET" "$alice_at" payment-service "$tmp/x3.json"
+check "api-tester may not exchange" refused "$tmp/x3.json" invalid_request invalid_client access_denied unauthorized_client
 exchange "order-service:$ORDER_SECRET" "$alice_at" webapp "$tmp/x4.json"
 check "order-service may not exchange into another audience" refused "$tmp/x4.json" invalid_request invalid_client access_denied
 
 # Refresh with a wider scope: Keycloak must not add admin:read (it answers invalid_scope or
 # ignores the extra scope; either way the refresh token is rotated, so continue with the new one).
 rt1=$(json "$tmp/alice-tok.json" 'j["refresh_token"]')
-curl -s "$OIDC/token" -u "webapp:$WEBAPP_SECRET" -d grant_type=refresh_token --data-urlencode "refresh_token=$rt1" \
+curl -s "$OIDC/token" -u "api-tester:$TESTER_SECRET" -d grant_type=refresh_token --data-urlencode "refresh_token=$rt1" \
   --data-urlencode "scope=openid admin:read" -o "$tmp/widen.json"
 check "refresh cannot widen alice's scope to admin:read" python3 -c '
 import json,sys; r=json.load(open(sys.argv[1])); print(r.get("error") or "scope=%r" % r.get("scope")); sys.exit("admin:read" in r.get("scope",""))' "$tmp/widen.json"
 rt2=$(json "$tmp/widen.json" 'j.get("refresh_token") or ""'); [ -n "$rt2" ] || rt2=$rt1
-curl -s "$OIDC/token" -u "webapp:$WEBAPP_SECRET" -d grant_type=refresh_token --data-urlencode "refresh_token=$rt2" -o "$tmp/r1.json"
+curl -s "$OIDC/token" -u "api-tester:$TESTER_SECRET" -d grant_type=refresh_token --data-urlencode "refresh_token=$rt2" -o "$tmp/r1.json"
 check "refresh works and rotates the refresh token" python3 -c '
 import json,sys; r=json.load(open(sys.argv[1])); print(r.get("error_description") or "new access and refresh token"); sys.exit(not(r.get("access_token") and r.get("refresh_token") and r["refresh_token"]!=sys.argv[2]))' "$tmp/r1.json" "$rt2"
-curl -s "$OIDC/token" -u "webapp:$WEBAPP_SECRET" -d grant_type=refresh_token --data-urlencode "refresh_token=$rt2" -o "$tmp/r2.json"
+curl -s "$OIDC/token" -u "api-tester:$TESTER_SECRET" -d grant_type=refresh_token --data-urlencode "refresh_token=$rt2" -o "$tmp/r2.json"
 check "reused refresh token refused" refused "$tmp/r2.json" invalid_grant
 rt3=$(json "$tmp/r1.json" 'j.get("refresh_token") or ""')
-curl -s "$OIDC/token" -u "webapp:$WEBAPP_SECRET" -d grant_type=refresh_token --data-urlencode "refresh_token=$rt3" -o "$tmp/r3.json"
+curl -s "$OIDC/token" -u "api-tester:$TESTER_SECRET" -d grant_type=refresh_token --data-urlencode "refresh_token=$rt3" -o "$tmp/r3.json"
 check "after a reuse, the newest refresh token of that session is dead too" refused "$tmp/r3.json" invalid_grant
 
 # A refused request counts as one failed login for brute-force protection (and two within a

@@ -145,7 +145,7 @@ func TestComposeStack(t *testing.T) {
 	waitOK(t, ctx, project, "http://localhost:8080/healthz")
 	waitOK(t, ctx, project, "http://localhost:8000/readyz")
 
-	s, err := harness.NewLoginSession(ctx, issuer, "webapp", harness.WebappSecret, "http://localhost:8080/auth/callback")
+	s, err := harness.NewLoginSession(ctx, issuer, harness.APITester, harness.APITesterSecret, "http://localhost:8080/auth/callback")
 	if err != nil {
 		t.Fatal(err)
 	}

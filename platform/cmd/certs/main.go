@@ -4,6 +4,8 @@
 //
 //	ca.pem, ca-key.pem                      the dev CA
 //	<service>.pem, <service>-key.pem        one per service, SPIFFE ID spiffe://shop/<service>
+//	webapp-client-key.pem                   the web shop's private_key_jwt key (ECDSA P-256),
+//	                                        whose public half it serves for the realm to fetch
 //
 // Existing files are kept while they are valid for more than a third of their lifetime;
 // certificates close to expiry are renewed under the same CA, and the services pick the new
@@ -11,6 +13,9 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"flag"
@@ -82,6 +87,24 @@ func run(dir string, renew bool) error {
 		}
 		fmt.Printf("issued %s for %s (valid until %s)\n", certPath, mtls.ID(name), leaf.Cert.NotAfter.Format(time.DateOnly))
 	}
+	return clientKey(filepath.Join(dir, "webapp-client-key.pem"))
+}
+
+// clientKey writes the web shop's client-authentication key once: every webapp replica
+// loads the same file, and the realm trusts whatever the JWKS built from it lists, so it
+// is kept as long as it exists (rotate by adding a second key to the file).
+func clientKey(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	if err := devca.WriteKey(path, key); err != nil {
+		return err
+	}
+	fmt.Println("made the web shop's client key:", path)
 	return nil
 }
 

@@ -119,7 +119,9 @@ var stack = []service{
 			"WEBAPP_PUBLIC_URL=http://localhost:8080",
 			"WEBAPP_GATEWAY_URL=http://localhost:8000",
 			"WEBAPP_CLIENT_ID=webapp",
-			"WEBAPP_CLIENT_SECRET=webapp-dev-secret",
+			// private_key_jwt: the key `make certs` wrote; the realm reads its public half
+			// from http://localhost:8080/.well-known/jwks.json.
+			"WEBAPP_CLIENT_KEY_FILE=certs/webapp-client-key.pem",
 		}, common...),
 		url:          "http://localhost:8080",
 		health:       "http://localhost:8080/healthz",
