@@ -19,6 +19,7 @@ import (
 	"example.com/shop/platform/config"
 	"example.com/shop/platform/logging"
 	"example.com/shop/platform/server"
+	"example.com/shop/platform/telemetry"
 	"example.com/shop/webapp/internal/auth"
 	"example.com/shop/webapp/internal/gateway"
 	"example.com/shop/webapp/internal/session"
@@ -94,6 +95,11 @@ func Run(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log.Info("starting", "config", config.LogValue(&cfg))
+	stopTracing, err := telemetry.Setup(ctx, "webapp", getenv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	app, closeFn, err := New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -121,7 +127,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*fiber.App, func(),
 		return nil, nil, err
 	}
 
-	httpClient := &http.Client{Timeout: 10 * time.Second}
+	// Keycloak's token endpoint (the code exchange, refreshes) is called inside the
+	// shopper's request: its span belongs to the request's trace.
+	httpClient := telemetry.Client(&http.Client{Timeout: 10 * time.Second})
 	access, err := authn.NewVerifier(authn.Config{
 		Issuer: cfg.Issuer, DiscoveryURL: cfg.DiscoveryURL, Audience: cfg.Audience, HTTPClient: httpClient,
 	})

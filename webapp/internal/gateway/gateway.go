@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"example.com/shop/platform/telemetry"
 )
 
 // maxBody bounds what is read from an answer.
@@ -34,11 +36,11 @@ func New(baseURL string, timeout time.Duration) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("gateway: %q is not an http(s) URL", baseURL)
 	}
-	return &Client{base: strings.TrimSuffix(baseURL, "/"), http: &http.Client{
+	return &Client{base: strings.TrimSuffix(baseURL, "/"), http: telemetry.Client(&http.Client{
 		Timeout: timeout,
 		// An API answer is never a redirect the webapp should follow with a token attached.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}, nil
+	})}, nil
 }
 
 // As returns a caller that presents the access token as a bearer token; "" calls

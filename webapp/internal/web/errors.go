@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -25,6 +26,10 @@ type pageError struct {
 	Retry, Back string
 	// LoginAgain offers a login link.
 	LoginAgain bool
+	// SupportCode is what a shopper quotes to support: the first eight hex digits of the
+	// request's trace id, in two groups ("4BF9-2F35"), enough for an operator to find the
+	// trace_id in the logs and from there the whole trace. Empty when tracing is off.
+	SupportCode string
 }
 
 func (e *pageError) Error() string { return strconv.Itoa(e.Status) + " " + e.Heading }
@@ -59,14 +64,25 @@ func (h *handlers) errorPages(c *fiber.Ctx) error {
 		pe = &pageError{Status: fe.Code, Heading: "This request cannot be handled",
 			Message: "The request was not understood. Go back and try again."}
 	default:
-		h.Log.Error("unexpected error", "request_id", c.Locals(problem.RequestIDKey), "method", c.Method(), "path", c.Path(), "err", err)
+		h.Log.ErrorContext(c.UserContext(), "unexpected error", "request_id", c.Locals(problem.RequestIDKey), "method", c.Method(), "path", c.Path(), "err", err)
 		pe = &pageError{Status: fiber.StatusInternalServerError, Heading: "Something went wrong",
 			Message: "Something went wrong on our side. It has been logged. Nothing was lost; please try again."}
 	}
 	if pe.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(pe.RetryAfter))
 	}
-	return h.render(c, page{name: "error", title: pe.Heading, status: pe.Status, data: pe})
+	shown := *pe // pe may be a value the handler keeps; the code is this request's
+	shown.SupportCode = supportCode(problem.TraceID(c))
+	return h.render(c, page{name: "error", title: pe.Heading, status: pe.Status, data: &shown})
+}
+
+// supportCode is the short, readable form of traceID a shopper can read out or type: its
+// first eight hex digits, upper case, in two groups of four. "" for no trace.
+func supportCode(traceID string) string {
+	if len(traceID) < 8 {
+		return ""
+	}
+	return strings.ToUpper(traceID[:4] + "-" + traceID[4:8])
 }
 
 // apiError turns a failed API call into what the user needs: log in again on 401, a page
@@ -99,7 +115,7 @@ func (h *handlers) apiError(c *fiber.Ctx, err error) error {
 	case s == fiber.StatusRequestEntityTooLarge:
 		return &pageError{Status: s, Heading: "Too much at once", Message: "What you sent is too large.", Back: back}
 	default:
-		h.Log.Warn("API call failed", "request_id", c.Locals(problem.RequestIDKey), "status", s, "err", err)
+		h.Log.WarnContext(c.UserContext(), "API call failed", "request_id", c.Locals(problem.RequestIDKey), "status", s, "err", err)
 		pe := unavailable("The shop is having trouble right now. Nothing was lost: your cart is kept. Please try again in a moment.")
 		if c.Method() == fiber.MethodGet {
 			pe.Retry = auth.SafeReturnPath(requestPath(c))
