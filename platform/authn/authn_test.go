@@ -84,6 +84,19 @@ func TestValidTokenYieldsPrincipal(t *testing.T) {
 	}
 }
 
+// TestBoundTokenNamesItsKey: a DPoP-bound token (Keycloak's typ DPoP with cnf.jkt) is an
+// access token whose principal names the key; proofs are the gateway's to check.
+func TestBoundTokenNamesItsKey(t *testing.T) {
+	iss := testkit.NewIssuer(t)
+	app, _ := newApp(t, iss)
+	claims := iss.User("u-1", "alice", "USER").With(testkit.Claims{"typ": "DPoP", "cnf": map[string]any{"jkt": "thumbprint-1"}})
+	resp, body := call(t, app, bearer(iss.Token(t, claims)))
+	var p authn.Principal
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &p) != nil || p.KeyBound != "thumbprint-1" {
+		t.Fatalf("status %d, principal %s", resp.StatusCode, body)
+	}
+}
+
 // TestRefusedTokens is the attacker's side: each token must be answered 401 with an RFC
 // 6750 challenge, and the handler must never run.
 func TestRefusedTokens(t *testing.T) {
@@ -154,6 +167,7 @@ func TestRefusedTokens(t *testing.T) {
 		{"refresh token as access token", iss.Token(t, good.With(testkit.Claims{"typ": "Refresh"})), "not an access token"},
 		{"logout token as access token", iss.Token(t, good.With(testkit.Claims{"typ": "Logout"})), "not an access token"},
 		{"no typ claim", iss.Token(t, good.With(testkit.Claims{"typ": nil})), "not an access token"},
+		{"typ DPoP without cnf.jkt", iss.Token(t, good.With(testkit.Claims{"typ": "DPoP"})), "not an access token"},
 		{"no subject", iss.Token(t, good.With(testkit.Claims{"sub": nil})), "invalid"},
 	}
 	app, _ := newApp(t, iss)

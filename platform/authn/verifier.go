@@ -138,9 +138,13 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if err := tok.Claims(&c); err != nil {
 		return nil, fmt.Errorf("reading claims: %w", err)
 	}
-	// Keycloak marks its tokens: "Bearer" for access tokens, "ID" and "Refresh" for the
-	// others. An ID token can carry an audience a careless API accepts; never let it in.
-	if c.Type != "Bearer" {
+	// Keycloak marks its tokens: "Bearer" for access tokens ("DPoP" for those bound to a
+	// key, which must then name it in cnf.jkt), "ID" and "Refresh" for the others. An ID
+	// token can carry an audience a careless API accepts; never let it in.
+	switch {
+	case c.Type == "Bearer":
+	case c.Type == "DPoP" && c.Confirmation.KeyThumbprint != "":
+	default:
 		return nil, fmt.Errorf("token type %q is not an access token", c.Type)
 	}
 	// go-oidc tolerates five minutes on nbf; an API wants the same small leeway as on exp.

@@ -32,7 +32,8 @@ func (h *harness) bound(subject string) bound {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	tok := h.iss.Token(h.t, h.iss.User(subject, "alice", "USER").With(testkit.Claims{"cnf": map[string]any{"jkt": k.Thumbprint()}}))
+	// typ DPoP, as Keycloak marks bound access tokens.
+	tok := h.iss.Token(h.t, h.iss.User(subject, "alice", "USER").With(testkit.Claims{"typ": "DPoP", "cnf": map[string]any{"jkt": k.Thumbprint()}}))
 	return bound{key: k, token: tok}
 }
 

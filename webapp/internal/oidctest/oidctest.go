@@ -469,7 +469,7 @@ func (p *Provider) respond(w http.ResponseWriter, f *family) {
 	u := f.user
 	ttl := p.AccessTTL
 	access := p.Token(p.t, p.User(u.Subject, u.Username, u.Roles...).With(testkit.Claims{
-		"sid": f.sid, "scope": f.scope, "exp": time.Now().Add(ttl).Unix(), "cnf": map[string]any{"jkt": f.jkt},
+		"sid": f.sid, "scope": f.scope, "exp": time.Now().Add(ttl).Unix(), "cnf": map[string]any{"jkt": f.jkt}, "typ": "DPoP",
 	}))
 	refresh := uuid.NewString() + "." + uuid.NewString()
 	sum := sha256.Sum256([]byte(access))
