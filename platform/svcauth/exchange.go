@@ -3,10 +3,13 @@ package svcauth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,7 +77,17 @@ func NewExchanger(cfg Config, audience string) *Exchanger {
 // subjectToken (the bearer token as received, without "Bearer "). It returns
 // ErrExchangeRefused (wrapped) when Keycloak refuses, and another error when Keycloak
 // cannot be asked.
+//
+// A sender-constrained subject token (DPoP-bound, `cnf.jkt`: the web shop's) is returned
+// as it is: Keycloak refuses to exchange a bound token for any client but the one it was
+// issued to, since no other can prove the key. Such a token already names the services in
+// its audience, arrived through the gateway, which checked its proof, and is still bound,
+// so a copy taken from this hop is refused at the gateway (docs/architecture.md, "Token
+// binding"). The caller has verified it; it is only read here.
 func (e *Exchanger) Exchange(ctx context.Context, subjectToken string) (string, error) {
+	if senderConstrained(subjectToken) {
+		return subjectToken, nil
+	}
 	key := sha256.Sum256([]byte(subjectToken))
 	if t, ok := e.cache.Get(key); ok && e.now().Add(e.cfg.EarlyRefresh).Before(t.Expiry) {
 		return t.AccessToken, nil
@@ -127,4 +140,23 @@ func (e *Exchanger) endpoint(ctx context.Context) (string, error) {
 	}
 	e.tokenURL = u
 	return u, nil
+}
+
+// senderConstrained reports whether a JWT's payload names a key it is bound to (`cnf.jkt`,
+// RFC 9449 section 6). It does not verify the token: its callers already have.
+func senderConstrained(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var c struct {
+		Cnf struct {
+			JKT string `json:"jkt"`
+		} `json:"cnf"`
+	}
+	return json.Unmarshal(payload, &c) == nil && c.Cnf.JKT != ""
 }

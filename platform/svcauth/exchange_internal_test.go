@@ -2,6 +2,7 @@ package svcauth
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -99,5 +100,32 @@ func TestExchangeRefusalsAndOutages(t *testing.T) {
 	x := NewExchanger(Config{TokenURL: down.URL, ClientID: "order-service", ClientSecret: "s3cret"}, "payment-service")
 	if _, err := x.Exchange(ctx, "user-alice"); err == nil || errors.Is(err, ErrExchangeRefused) {
 		t.Fatalf("Keycloak unreachable: %v, want an error that is not a refusal", err)
+	}
+}
+
+// TestExchangeKeepsBoundTokens: a DPoP-bound token (cnf.jkt) is propagated as it is, with
+// no call to Keycloak, which refuses to exchange it for any client but its own; an unbound
+// token with other claims, or a cnf without jkt, is exchanged as usual.
+func TestExchangeKeepsBoundTokens(t *testing.T) {
+	srv, calls := fakeExchange(t)
+	x := NewExchanger(Config{TokenURL: srv.URL, ClientID: "order-service", ClientSecret: "s3cret"}, "payment-service")
+	jwt := func(claims map[string]any) string {
+		b, _ := json.Marshal(claims)
+		return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString(b) + ".c2ln"
+	}
+	bound := jwt(map[string]any{"sub": "alice", "cnf": map[string]any{"jkt": "thumbprint"}})
+	if got, err := x.Exchange(context.Background(), bound); err != nil || got != bound {
+		t.Fatalf("bound token: %q, %v; want it unchanged", got, err)
+	}
+	if calls.Load() != 0 {
+		t.Fatal("a bound token was sent to the token endpoint")
+	}
+	for _, unbound := range []string{jwt(map[string]any{"sub": "alice"}), jwt(map[string]any{"cnf": map[string]any{"x5t#S256": "t"}})} {
+		if _, err := x.Exchange(context.Background(), unbound); !errors.Is(err, ErrExchangeRefused) {
+			t.Fatalf("an unbound token was not exchanged: %v", err)
+		}
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("%d token requests for two unbound tokens", calls.Load())
 	}
 }
