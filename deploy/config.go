@@ -73,7 +73,8 @@ var OperatorSecrets = map[string]map[string]string{
 		"webapp-url":  "rediss://:example@redis.example.com:6379/1",
 		"gateway-url": "rediss://:example@redis.example.com:6379/0",
 	},
-	"shop-oidc-clients": {"webapp": "example-1", "order-service": "example-2", "payment-service": "example-3"},
+	"shop-oidc-clients": {"order-service": "example-2", "payment-service": "example-3"},
+	"webapp-client-key": {"key.pem": "an ES256 private key in PEM"},
 	"shop-keycloak": {
 		"admin-username": "admin", "admin-password": "example",
 		"alice-password": "example", "bob-password": "example", "ada-password": "example",

@@ -157,10 +157,10 @@ func TestEachRuleCatchesItsFault(t *testing.T) {
 		{"a required variable gone", "prod", func(t *testing.T, objs []Object) {
 			renameEnv(t, objs, "webapp", "OIDC_ISSUER", "WEBAPP_OIDC_ISSUER")
 		}, "config", "OIDC_ISSUER is required"},
-		{"a development secret over https", "prod", func(t *testing.T, objs []Object) {
+		{"no shared client key over https", "prod", func(t *testing.T, objs []Object) {
 			c := container(t, objs, "webapp")
-			c["env"] = removeEnv(c["env"].([]any), "WEBAPP_CLIENT_SECRET")
-		}, "config", "WEBAPP_CLIENT_SECRET is the development default"},
+			c["env"] = removeEnv(c["env"].([]any), "WEBAPP_CLIENT_KEY_FILE")
+		}, "config", "WEBAPP_CLIENT_KEY_FILE is required when serving over https"},
 		{"a reference to a missing ConfigMap key", "dev", func(t *testing.T, objs []Object) {
 			delete(m(t, objs[indexOfKind(objs, "ConfigMap", "shop-urls")], "data"), "oidc-issuer")
 		}, "config", `has no key "oidc-issuer"`},
