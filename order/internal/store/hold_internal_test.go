@@ -1,14 +1,10 @@
 package store
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/go-gormigrate/gormigrate/v2"
-
 	"example.com/shop/order/internal/order"
-	"example.com/shop/platform/database"
 )
 
 // TestPaymentHoldMigrationGivesOrdersInFlightAFairDeadline upgrades a database from the
@@ -17,16 +13,8 @@ import (
 // ones the reason "requested", and the others nothing.
 func TestPaymentHoldMigrationGivesOrdersInFlightAFairDeadline(t *testing.T) {
 	ctx := t.Context()
-	cfg := database.Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "order.db")}
-	db, err := database.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = database.Close(db) })
-	old := gormigrate.New(db, &gormigrate.Options{TableName: "schema_migrations", IDColumnName: "id", IDColumnSize: 255}, migrations())
-	if err := old.MigrateTo("20261204_2002_audit_actor_index"); err != nil {
-		t.Fatal(err)
-	}
+	s := storeMigratedTo(t, "20261204_2002_audit_actor_index")
+	db := s.db
 	placed := time.Now().Add(-30 * 24 * time.Hour).UTC()
 	for id, status := range map[string]string{
 		"aaaaaaaa-0000-4000-8000-000000000001": "pending",
@@ -41,8 +29,7 @@ func TestPaymentHoldMigrationGivesOrdersInFlightAFairDeadline(t *testing.T) {
 	}
 
 	before := time.Now().Truncate(time.Microsecond)
-	s := &Store{db: db}
-	if err := s.migrate(ctx, cfg.Driver); err != nil {
+	if err := s.migrate(ctx, DriverSQLite); err != nil {
 		t.Fatal(err)
 	}
 	after := time.Now()

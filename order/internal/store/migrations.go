@@ -89,6 +89,16 @@ func migrations() []*gormigrate.Migration {
 	}
 }
 
+// newMigrator runs this binary's migrations on db, recording them in schema_migrations.
+func newMigrator(db *gorm.DB) *gormigrate.Gormigrate {
+	return gormigrate.New(db, &gormigrate.Options{
+		TableName:                 "schema_migrations",
+		IDColumnName:              "id",
+		IDColumnSize:              255,
+		ValidateUnknownMigrations: true,
+	}, migrations())
+}
+
 // migrate runs the migrations not yet applied, in one transaction. On PostgreSQL an
 // advisory lock held by that transaction makes replicas that start together take turns:
 // the second finds the work done. (SQLite's immediate transactions serialise the same way.)
@@ -101,13 +111,7 @@ func (s *Store) migrate(ctx context.Context, driver string) error {
 				return err
 			}
 		}
-		m := gormigrate.New(tx, &gormigrate.Options{
-			TableName:                 "schema_migrations",
-			IDColumnName:              "id",
-			IDColumnSize:              255,
-			ValidateUnknownMigrations: true,
-		}, migrations())
-		return m.Migrate()
+		return newMigrator(tx).Migrate()
 	})
 	if err != nil {
 		return fmt.Errorf("store: migrating the schema: %w", err)

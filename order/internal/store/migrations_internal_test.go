@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-gormigrate/gormigrate/v2"
-
 	"example.com/shop/order/internal/order"
 	"example.com/shop/platform/database"
 )
@@ -16,17 +14,8 @@ import (
 // order they were placed (not in id order), and the next new order continues after them.
 func TestOrderNumbersMigrationNumbersExistingOrdersInCreationOrder(t *testing.T) {
 	ctx := t.Context()
-	cfg := database.Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "order.db")}
-	db, err := database.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = database.Close(db) })
-	// The same options as Store.migrate, so that the full migration below continues this one.
-	old := gormigrate.New(db, &gormigrate.Options{TableName: "schema_migrations", IDColumnName: "id", IDColumnSize: 255}, migrations())
-	if err := old.MigrateTo("202607100003_payment_started_at"); err != nil {
-		t.Fatal(err)
-	}
+	s := storeMigratedTo(t, "202607100003_payment_started_at")
+	db := s.db
 
 	// Ids in the opposite order of placement, so only created_at can give the right order.
 	base := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
@@ -51,8 +40,7 @@ func TestOrderNumbersMigrationNumbersExistingOrdersInCreationOrder(t *testing.T)
 		}
 	}
 
-	s := &Store{db: db}
-	if err := s.migrate(ctx, cfg.Driver); err != nil {
+	if err := s.migrate(ctx, DriverSQLite); err != nil {
 		t.Fatal(err)
 	}
 	for i, p := range placed {
@@ -71,4 +59,20 @@ func TestOrderNumbersMigrationNumbersExistingOrdersInCreationOrder(t *testing.T)
 	if want := int64(firstOrderNumber + len(placed)); o.Number != want {
 		t.Fatalf("first order after the upgrade: number %d, want %d", o.Number, want)
 	}
+}
+
+// storeMigratedTo is a store on a new SQLite database whose schema stops at the migration
+// id, as a database of an older release would: the test puts that release's rows in, then
+// runs the rest with Store.migrate.
+func storeMigratedTo(t *testing.T, id string) *Store {
+	t.Helper()
+	db, err := database.Open(t.Context(), database.Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "order.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = database.Close(db) })
+	if err := newMigrator(db).MigrateTo(id); err != nil {
+		t.Fatal(err)
+	}
+	return &Store{db: db}
 }
